@@ -1,0 +1,40 @@
+# CodeExec. `make run` and `make test` do all the set-up on a machine with Docker.
+CONFIG ?= config.yaml
+GO ?= go
+export CGO_ENABLED ?= 0
+
+.PHONY: all build images run test test-unit test-integration vet clean
+
+all: build
+
+build: bin/codeexec bin/codeexec-agent
+
+bin/codeexec: FORCE
+	$(GO) build -o $@ ./cmd/codeexec
+
+# The agent runs inside the sandbox images: static, so it works on any base.
+bin/codeexec-agent: FORCE
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $@ ./cmd/codeexec-agent
+
+images: build
+	bash images/build.sh $(CONFIG)
+
+run: build images
+	bin/codeexec -config $(CONFIG)
+
+vet:
+	$(GO) vet ./...
+
+test: build images test-unit test-integration
+
+test-unit:
+	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
+
+# Real engine, real containers, real HTTP (build tag integration).
+test-integration:
+	$(GO) test -tags integration -count=1 -timeout 15m ./e2e/...
+
+clean:
+	rm -rf bin
+
+FORCE:

@@ -1,0 +1,242 @@
+// Package config loads config.yaml: server settings and one entry per language.
+// Adding a language is a config entry plus a Dockerfile; no Go code knows language names.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole file.
+type Config struct {
+	// Instance names this server's containers (label codeexec.instance). It must be stable across
+	// restarts, so a restarted server finds what a crashed one left, and distinct between servers
+	// that share one Docker engine, so they never touch each other's containers.
+	Instance  string               `yaml:"instance"`
+	Server    Server               `yaml:"server"`
+	Pool      Pool                 `yaml:"pool"`
+	Judge     Judge                `yaml:"judge"`
+	Languages map[string]*Language `yaml:"languages"`
+}
+
+// Server holds HTTP and admission settings.
+type Server struct {
+	Listen            string `yaml:"listen"` // address to bind; 127.0.0.1 unless the operator opts in to 0.0.0.0
+	Port              int    `yaml:"port"`   // env PORT overrides
+	MaxBodyBytes      int64  `yaml:"maxBodyBytes"`
+	OutputLimitBytes  int64  `yaml:"outputLimitBytes"` // stdout+stderr of one step
+	MaxConcurrent     int    `yaml:"maxConcurrent"`    // executions running at once
+	QueueLength       int    `yaml:"queueLength"`      // executions waiting for a slot
+	QueueWaitMs       int    `yaml:"queueWaitMs"`      // how long one may wait before 429
+	MaxFiles          int    `yaml:"maxFiles"`
+	MaxStdinBytes     int64  `yaml:"maxStdinBytes"`
+	ShutdownTimeoutMs int    `yaml:"shutdownTimeoutMs"`
+	LogFormat         string `yaml:"logFormat"` // "text" or "json"
+}
+
+// Pool holds warm-pool settings shared by all languages.
+type Pool struct {
+	Agent          string `yaml:"agent"`          // path of the static agent binary mounted into containers
+	Runtime        string `yaml:"runtime"`        // OCI runtime: "" (engine default, runc) or e.g. "runsc"
+	User           string `yaml:"user"`           // uid:gid the sandbox runs as
+	StartParallel  int    `yaml:"startParallel"`  // containers being created at once, all languages
+	ClaimWaitMs    int    `yaml:"claimWaitMs"`    // how long a request waits for a warm container
+	ReadyTimeoutMs int    `yaml:"readyTimeoutMs"` // how long a new container may take to warm up
+}
+
+// Judge holds settings for CPU-time limits and test cases.
+type Judge struct {
+	WallFactor  float64 `yaml:"wallFactor"` // wall limit = CPU limit * factor + slack
+	WallSlackMs int64   `yaml:"wallSlackMs"`
+	MaxTests    int     `yaml:"maxTests"`
+	MaxBatch    int     `yaml:"maxBatch"`
+}
+
+// Language describes one language: its image, how to compile and run, and its limits.
+type Language struct {
+	Name    string   `yaml:"-"`
+	Image   string   `yaml:"image"`
+	Version string   `yaml:"version"`
+	Aliases []string `yaml:"aliases"`
+	// Source is the entry file's name when a request sends bare code (v1).
+	Source string `yaml:"source"`
+	// Compile and Run are argv lists. Placeholders: {entry} (entry file path), {entryBase} (its
+	// name without folder and extension, e.g. a Java class) and {sources} (every submitted file
+	// with the entry's extension, one argument each).
+	Compile []string `yaml:"compile"`
+	Run     []string `yaml:"run"`
+	Env     []string `yaml:"env"`
+	// Prepare runs (sh -c) when a container warms up, before it is paused: off the request path.
+	Prepare string `yaml:"prepare"`
+	// MemoryErrors are stderr fragments by which a runtime says it ran out of its own heap
+	// (Java's OutOfMemoryError, node's heap limit); they count as memory_limit_exceeded.
+	MemoryErrors []string `yaml:"memoryErrors"`
+
+	MemoryMB         int64   `yaml:"memoryMb"`    // default memory (= memory+swap) of a run
+	MaxMemoryMB      int64   `yaml:"maxMemoryMb"` // most a request may ask for
+	CPUs             float64 `yaml:"cpus"`
+	Pids             int64   `yaml:"pids"`
+	TmpfsMB          int64   `yaml:"tmpfsMb"`
+	NoFile           int64   `yaml:"nofile"`
+	CompileTimeoutMs int64   `yaml:"compileTimeoutMs"` // CPU time of the compile step
+	RunTimeoutMs     int64   `yaml:"runTimeoutMs"`     // default CPU time of a run
+	MaxRunTimeoutMs  int64   `yaml:"maxRunTimeoutMs"`  // most a request may ask for
+	PoolSize         int     `yaml:"poolSize"`
+}
+
+// Compiled reports whether the language has a compile step.
+func (l *Language) Compiled() bool { return len(l.Compile) > 0 }
+
+// Load reads and validates a config file, filling defaults.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(b)
+}
+
+var instanceName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$`)
+
+// Parse validates a config document, filling defaults.
+func Parse(b []byte) (*Config, error) {
+	c := &Config{}
+	dec := yaml.NewDecoder(strings.NewReader(string(b)))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c.defaults()
+	if !instanceName.MatchString(c.Instance) {
+		return nil, fmt.Errorf("config: instance %q: use letters, digits, '_', '.', '-'", c.Instance)
+	}
+	if len(c.Languages) == 0 {
+		return nil, errors.New("config: no languages")
+	}
+	seen := map[string]string{}
+	for _, name := range c.LanguageNames() {
+		l := c.Languages[name]
+		l.Name = name
+		if err := l.check(); err != nil {
+			return nil, fmt.Errorf("config: language %s: %w", name, err)
+		}
+		for _, a := range append([]string{name}, l.Aliases...) {
+			if other, dup := seen[a]; dup {
+				return nil, fmt.Errorf("config: name %q is used by %s and %s", a, other, name)
+			}
+			seen[a] = name
+		}
+	}
+	return c, nil
+}
+
+func (c *Config) defaults() {
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def64 := func(v *int64, d int64) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	if c.Instance == "" {
+		c.Instance = "default"
+	}
+	if c.Server.Listen == "" {
+		c.Server.Listen = "127.0.0.1"
+	}
+	def(&c.Server.Port, 3000)
+	def64(&c.Server.MaxBodyBytes, 4<<20)
+	def64(&c.Server.OutputLimitBytes, 1<<20)
+	def(&c.Server.MaxConcurrent, 4)
+	def(&c.Server.QueueLength, 64)
+	def(&c.Server.QueueWaitMs, 10000)
+	def(&c.Server.MaxFiles, 64)
+	def64(&c.Server.MaxStdinBytes, 2<<20)
+	def(&c.Server.ShutdownTimeoutMs, 10000)
+	if c.Pool.Agent == "" {
+		c.Pool.Agent = "bin/codeexec-agent"
+	}
+	if c.Pool.User == "" {
+		c.Pool.User = "10001:10001"
+	}
+	def(&c.Pool.StartParallel, 4)
+	def(&c.Pool.ClaimWaitMs, 10000)
+	def(&c.Pool.ReadyTimeoutMs, 60000)
+	if c.Judge.WallFactor == 0 {
+		c.Judge.WallFactor = 2
+	}
+	def64(&c.Judge.WallSlackMs, 1000)
+	def(&c.Judge.MaxTests, 100)
+	def(&c.Judge.MaxBatch, 20)
+	for _, l := range c.Languages {
+		if l == nil {
+			continue
+		}
+		def64(&l.MemoryMB, 256)
+		def64(&l.MaxMemoryMB, l.MemoryMB)
+		if l.CPUs == 0 {
+			l.CPUs = 1
+		}
+		def64(&l.Pids, 64)
+		def64(&l.TmpfsMB, 64)
+		def64(&l.NoFile, 256)
+		def64(&l.CompileTimeoutMs, 10000)
+		def64(&l.RunTimeoutMs, 3000)
+		def64(&l.MaxRunTimeoutMs, 15000)
+		def(&l.PoolSize, 2)
+	}
+}
+
+func (l *Language) check() error {
+	switch {
+	case l == nil:
+		return errors.New("empty entry")
+	case l.Image == "":
+		return errors.New("image is required")
+	case l.Source == "" || strings.Contains(l.Source, "/"):
+		return errors.New("source must be a plain file name such as main.py")
+	case len(l.Run) == 0:
+		return errors.New("run is required")
+	case l.MaxMemoryMB < l.MemoryMB:
+		return errors.New("maxMemoryMb is below memoryMb")
+	case l.MaxRunTimeoutMs < l.RunTimeoutMs:
+		return errors.New("maxRunTimeoutMs is below runTimeoutMs")
+	case l.PoolSize < 0:
+		return errors.New("poolSize must not be negative")
+	}
+	return nil
+}
+
+// LanguageNames returns the configured language names, sorted.
+func (c *Config) LanguageNames() []string {
+	names := make([]string, 0, len(c.Languages))
+	for n := range c.Languages {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Lookup finds a language by name or alias.
+func (c *Config) Lookup(name string) (*Language, bool) {
+	if l, ok := c.Languages[name]; ok {
+		return l, true
+	}
+	for _, l := range c.Languages {
+		for _, a := range l.Aliases {
+			if a == name {
+				return l, true
+			}
+		}
+	}
+	return nil, false
+}

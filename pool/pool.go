@@ -1,0 +1,323 @@
+// Package pool keeps warm, paused sandbox containers per language and hands them out.
+//
+// A Pool owns one language. It keeps Target containers created, started and paused in a channel;
+// Claim takes one (waiting a bounded time if none is ready) and resumes it; Release removes it in
+// the background. A refill loop starts replacements as soon as the count drops, with bounded
+// parallelism shared by all pools and exponential backoff while the engine fails.
+// The engine is an interface so that this logic is tested with a fake.
+package pool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Container is a warm container as the pool sees it.
+type Container interface {
+	ID() string
+}
+
+// Engine creates and destroys containers. Implementations must be safe for concurrent use.
+type Engine interface {
+	// Start creates a container for the language, starts it, waits until it is warm, and
+	// pauses it. On error nothing is left behind.
+	Start(ctx context.Context, lang string) (Container, error)
+	// Resume unpauses a container that Start returned.
+	Resume(ctx context.Context, c Container) error
+	// Remove destroys a container, whatever its state.
+	Remove(ctx context.Context, c Container) error
+}
+
+// ErrNoContainer is returned by Claim when no warm container became ready in time.
+var ErrNoContainer = errors.New("no warm container became ready in time")
+
+// ErrClosed is returned by Claim after Close.
+var ErrClosed = errors.New("pool is shutting down")
+
+// Observer receives pool events, for metrics. Any method may be called concurrently.
+type Observer interface {
+	ContainerStarted(lang string, took time.Duration)
+	ContainerStartFailed(lang string, err error)
+	Claimed(lang string, waited time.Duration)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) ContainerStarted(string, time.Duration) {}
+func (nopObserver) ContainerStartFailed(string, error)     {}
+func (nopObserver) Claimed(string, time.Duration)          {}
+
+// Options are a pool's settings.
+type Options struct {
+	Lang      string
+	Target    int
+	ClaimWait time.Duration
+	// StartSlots bounds container starts across pools; nil means no bound.
+	StartSlots chan struct{}
+	// StartTimeout bounds one Start call.
+	StartTimeout time.Duration
+	// Backoff is the first delay after a failed start; it doubles up to MaxBackoff.
+	Backoff, MaxBackoff time.Duration
+	Observer            Observer
+	Logger              *slog.Logger
+}
+
+// Pool is the warm pool of one language.
+type Pool struct {
+	opt    Options
+	engine Engine
+	ready  chan Container
+	wake   chan struct{}
+
+	mu       sync.Mutex
+	starting int
+	closed   bool
+	failures int       // consecutive failed starts
+	lastErr  error     // last start error, for /ready and logs
+	retryAt  time.Time // no start before this (backoff)
+
+	ctx      context.Context // ends on Close; start calls use it
+	cancel   context.CancelFunc
+	loopDone chan struct{}
+	work     sync.WaitGroup // starts and removals in flight
+}
+
+// New makes a pool and starts its refill loop.
+func New(engine Engine, opt Options) *Pool {
+	if opt.Observer == nil {
+		opt.Observer = nopObserver{}
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	if opt.StartTimeout == 0 {
+		opt.StartTimeout = time.Minute
+	}
+	if opt.Backoff == 0 {
+		opt.Backoff = 100 * time.Millisecond
+	}
+	if opt.MaxBackoff == 0 {
+		opt.MaxBackoff = 10 * time.Second
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &Pool{
+		opt:      opt,
+		engine:   engine,
+		ready:    make(chan Container, max(opt.Target, 1)),
+		wake:     make(chan struct{}, 1),
+		ctx:      ctx,
+		cancel:   cancel,
+		loopDone: make(chan struct{}),
+	}
+	go p.refillLoop()
+	return p
+}
+
+// Lang is the pool's language.
+func (p *Pool) Lang() string { return p.opt.Lang }
+
+// Target is how many warm containers the pool keeps.
+func (p *Pool) Target() int { return p.opt.Target }
+
+// Ready is how many warm containers wait now.
+func (p *Pool) Ready() int { return len(p.ready) }
+
+// Starting is how many containers are being started now.
+func (p *Pool) Starting() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.starting
+}
+
+// LastError is the error of the last failed start while starts keep failing, else nil.
+func (p *Pool) LastError() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.failures == 0 {
+		return nil
+	}
+	return p.lastErr
+}
+
+// Claim takes a warm container and resumes it. It waits up to the pool's ClaimWait (or until
+// ctx ends). A container that cannot be resumed (the engine lost it) is removed and the next one
+// tried. The caller must Release the container.
+func (p *Pool) Claim(ctx context.Context) (Container, error) {
+	begin := time.Now()
+	timer := time.NewTimer(p.opt.ClaimWait)
+	defer timer.Stop()
+	for {
+		var c Container
+		select {
+		case c = <-p.ready:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-timer.C:
+			if err := p.LastError(); err != nil {
+				return nil, fmt.Errorf("%w: %v", ErrNoContainer, err)
+			}
+			return nil, ErrNoContainer
+		case <-p.ctx.Done():
+			return nil, ErrClosed
+		}
+		p.poke() // refill right away, before the pool runs dry
+		if err := p.engine.Resume(ctx, c); err != nil {
+			p.opt.Logger.Warn("warm container lost; trying the next", "lang", p.opt.Lang, "container", shortID(c), "err", err)
+			p.Release(c)
+			continue
+		}
+		p.opt.Observer.Claimed(p.opt.Lang, time.Since(begin))
+		return c, nil
+	}
+}
+
+// Release removes a claimed container in the background.
+func (p *Pool) Release(c Container) {
+	p.work.Add(1)
+	go func() {
+		defer p.work.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := p.engine.Remove(ctx, c); err != nil {
+			p.opt.Logger.Warn("removing container", "lang", p.opt.Lang, "container", shortID(c), "err", err)
+		}
+	}()
+}
+
+func (p *Pool) poke() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// refillLoop starts containers whenever ready+starting is below target.
+func (p *Pool) refillLoop() {
+	defer close(p.loopDone)
+	for {
+		wait := p.startWanted()
+		var timer <-chan time.Time
+		if wait > 0 {
+			timer = time.After(wait)
+		}
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-p.wake:
+		case <-timer:
+		}
+	}
+}
+
+// startWanted launches the starts the pool is short of and returns how long to wait before
+// looking again when backoff holds starts back (0: wait for a wake-up).
+func (p *Pool) startWanted() time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return 0
+	}
+	if d := time.Until(p.retryAt); d > 0 {
+		return d
+	}
+	// While starts fail, probe with one at a time rather than a burst.
+	limit := p.opt.Target
+	if p.failures > 0 {
+		limit = len(p.ready) + 1
+	}
+	for len(p.ready)+p.starting < min(limit, p.opt.Target) {
+		p.starting++
+		p.work.Add(1)
+		go p.startOne()
+	}
+	return 0
+}
+
+func (p *Pool) startOne() {
+	defer p.work.Done()
+	c, took, err := p.startWithSlot()
+	p.mu.Lock()
+	p.starting--
+	if err != nil {
+		p.failures++
+		p.lastErr = err
+		backoff := p.opt.Backoff << min(p.failures-1, 16)
+		if backoff > p.opt.MaxBackoff || backoff <= 0 {
+			backoff = p.opt.MaxBackoff
+		}
+		p.retryAt = time.Now().Add(backoff)
+	} else {
+		p.failures = 0
+		p.lastErr = nil
+	}
+	closed := p.closed
+	if err == nil && !closed {
+		// Capacity is the target and ready+starting never exceeds it, so this never blocks.
+		p.ready <- c
+	}
+	p.mu.Unlock()
+
+	switch {
+	case err != nil:
+		if p.ctx.Err() == nil {
+			p.opt.Logger.Warn("starting container", "lang", p.opt.Lang, "err", err)
+			p.opt.Observer.ContainerStartFailed(p.opt.Lang, err)
+		}
+	case closed:
+		p.Release(c)
+	default:
+		p.opt.Observer.ContainerStarted(p.opt.Lang, took)
+	}
+	p.poke()
+}
+
+func (p *Pool) startWithSlot() (Container, time.Duration, error) {
+	if s := p.opt.StartSlots; s != nil {
+		select {
+		case s <- struct{}{}:
+			defer func() { <-s }()
+		case <-p.ctx.Done():
+			return nil, 0, ErrClosed
+		}
+	}
+	ctx, cancel := context.WithTimeout(p.ctx, p.opt.StartTimeout)
+	defer cancel()
+	begin := time.Now()
+	c, err := p.engine.Start(ctx, p.opt.Lang)
+	return c, time.Since(begin), err
+}
+
+// Close stops refilling, removes the warm containers and waits (until ctx ends) for starts and
+// removals in flight. Containers claimed and not yet released are the caller's to release first.
+func (p *Pool) Close(ctx context.Context) error {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	p.cancel()
+	<-p.loopDone
+	p.mu.Lock()
+	for len(p.ready) > 0 {
+		p.Release(<-p.ready)
+	}
+	p.mu.Unlock()
+	done := make(chan struct{})
+	go func() { p.work.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("pool %s: %w", p.opt.Lang, ctx.Err())
+	}
+}
+
+func shortID(c Container) string {
+	id := c.ID()
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
