@@ -259,7 +259,7 @@ func RunStep(s *Step) StepResult {
 			causeMu.Lock()
 			stopCause = cause
 			causeMu.Unlock()
-			killAll()
+			killAll(pid)
 		})
 	}
 	var stdout, stderr bytes.Buffer
@@ -299,7 +299,7 @@ func RunStep(s *Step) StepResult {
 			if wpid == pid {
 				status = ws
 				// Whatever the program left running in the background dies with it.
-				killAll()
+				killAll(pid)
 			}
 		}
 		close(exited)
@@ -370,8 +370,17 @@ func failed(res StepResult, err error) StepResult {
 }
 
 // killAll sends SIGKILL to every process this agent may signal, which inside the container is
-// every process but the agent itself (kill(-1) spares the caller, and PID 1 is the agent).
-func killAll() { _ = syscall.Kill(-1, syscall.SIGKILL) }
+// every process but the agent itself (kill(-1) spares the caller, and PID 1 is the agent); this
+// also reaches processes that left the step's process group with setsid.
+// Outside a container (tests on a host) only the step's process group is killed: kill(-1) there
+// would hit every process of the user.
+func killAll(pgid int) {
+	if os.Getpid() == 1 {
+		_ = syscall.Kill(-1, syscall.SIGKILL)
+		return
+	}
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+}
 
 func stepEnv() []string {
 	var env []string

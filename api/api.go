@@ -151,7 +151,9 @@ func jsonProblem(err error) string {
 	case errors.As(err, &syn):
 		return fmt.Sprintf("%v (at byte %d)", syn, syn.Offset)
 	case errors.As(err, &typ):
-		return fmt.Sprintf("field %q must be %s, not %s", typ.Field, typ.Type, typ.Value)
+		// Embedded structs show up as a prefix of the field path; users never see those names.
+		field := strings.TrimPrefix(typ.Field, "options.")
+		return fmt.Sprintf("field %q must be %s, not %s", field, typ.Type, typ.Value)
 	}
 	return strings.TrimPrefix(err.Error(), "json: ")
 }

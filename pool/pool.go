@@ -245,11 +245,7 @@ func (p *Pool) startOne() {
 	if err != nil {
 		p.failures++
 		p.lastErr = err
-		backoff := p.opt.Backoff << min(p.failures-1, 16)
-		if backoff > p.opt.MaxBackoff || backoff <= 0 {
-			backoff = p.opt.MaxBackoff
-		}
-		p.retryAt = time.Now().Add(backoff)
+		p.retryAt = time.Now().Add(backoffDelay(p.opt.Backoff, p.opt.MaxBackoff, p.failures))
 	} else {
 		p.failures = 0
 		p.lastErr = nil
@@ -273,6 +269,16 @@ func (p *Pool) startOne() {
 		p.opt.Observer.ContainerStarted(p.opt.Lang, took)
 	}
 	p.poke()
+}
+
+// backoffDelay is the pause after the n-th consecutive failed start: base doubled each time, at
+// most max.
+func backoffDelay(base, max time.Duration, n int) time.Duration {
+	d := base << min(n-1, 30)
+	if d > max || d <= 0 {
+		return max
+	}
+	return d
 }
 
 func (p *Pool) startWithSlot() (Container, time.Duration, error) {

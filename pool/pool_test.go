@@ -1,0 +1,313 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeEngine records what the pool does. Start fails while fail is set.
+type fakeEngine struct {
+	mu       sync.Mutex
+	next     int
+	live     map[string]bool // created and not removed
+	paused   map[string]bool
+	starts   int
+	fail     error
+	lostNext bool          // the next Resume fails (the engine lost the container)
+	gate     chan struct{} // when set, Start waits for a receive on it
+}
+
+type fakeContainer string
+
+func (f fakeContainer) ID() string { return string(f) }
+
+func newFake() *fakeEngine {
+	return &fakeEngine{live: map[string]bool{}, paused: map[string]bool{}}
+}
+
+func (f *fakeEngine) Start(ctx context.Context, lang string) (Container, error) {
+	f.mu.Lock()
+	gate := f.gate
+	f.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.starts++
+	if f.fail != nil {
+		return nil, f.fail
+	}
+	f.next++
+	id := fmt.Sprintf("%s-%d", lang, f.next)
+	f.live[id] = true
+	f.paused[id] = true
+	return fakeContainer(id), nil
+}
+
+func (f *fakeEngine) Resume(ctx context.Context, c Container) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.lostNext {
+		f.lostNext = false
+		return errors.New("no such container")
+	}
+	if !f.paused[c.ID()] {
+		return fmt.Errorf("%s is not paused", c.ID())
+	}
+	f.paused[c.ID()] = false
+	return nil
+}
+
+func (f *fakeEngine) Remove(ctx context.Context, c Container) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.live, c.ID())
+	delete(f.paused, c.ID())
+	return nil
+}
+
+func (f *fakeEngine) count() (live, starts int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.live), f.starts
+}
+
+func (f *fakeEngine) setFail(err error) {
+	f.mu.Lock()
+	f.fail = err
+	f.mu.Unlock()
+}
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// eventually polls cond until it holds; it fails the test after a generous bound. It makes no
+// claim about speed: the bound only keeps a broken pool from hanging the test run.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("never happened: %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func newPool(t *testing.T, e Engine, target int) *Pool {
+	p := New(e, Options{Lang: "py", Target: target, ClaimWait: 5 * time.Second, Logger: quiet,
+		Backoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
+	t.Cleanup(func() { _ = p.Close(context.Background()) })
+	return p
+}
+
+func TestPoolFillsToTarget(t *testing.T) {
+	e := newFake()
+	p := newPool(t, e, 3)
+	eventually(t, "3 ready", func() bool { return p.Ready() == 3 })
+	// And no more than the target, however long we look.
+	time.Sleep(20 * time.Millisecond)
+	if live, _ := e.count(); live != 3 {
+		t.Fatalf("%d containers live, want 3", live)
+	}
+}
+
+func TestClaimResumesAndRefills(t *testing.T) {
+	e := newFake()
+	p := newPool(t, e, 2)
+	eventually(t, "2 ready", func() bool { return p.Ready() == 2 })
+	c, err := p.Claim(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.mu.Lock()
+	paused := e.paused[c.ID()]
+	e.mu.Unlock()
+	if paused {
+		t.Fatal("claimed container is still paused")
+	}
+	eventually(t, "refilled to 2 ready", func() bool { return p.Ready() == 2 })
+	p.Release(c)
+	eventually(t, "released container removed", func() bool {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return !e.live[c.ID()]
+	})
+	if live, _ := e.count(); live != 2 {
+		t.Fatalf("%d live, want the 2 warm ones", live)
+	}
+}
+
+func TestClaimWaitsForAStart(t *testing.T) {
+	e := newFake()
+	e.gate = make(chan struct{})
+	p := newPool(t, e, 1)
+	got := make(chan error, 1)
+	go func() {
+		_, err := p.Claim(context.Background())
+		got <- err
+	}()
+	select {
+	case err := <-got:
+		t.Fatalf("claim returned before any container existed: %v", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	e.gate <- struct{}{} // let one start finish
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+	close(e.gate)
+}
+
+func TestClaimGivesUpAfterClaimWait(t *testing.T) {
+	e := newFake()
+	e.setFail(errors.New("engine down"))
+	p := New(e, Options{Lang: "py", Target: 1, ClaimWait: 30 * time.Millisecond, Logger: quiet,
+		Backoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond})
+	defer p.Close(context.Background())
+	_, err := p.Claim(context.Background())
+	if !errors.Is(err, ErrNoContainer) {
+		t.Fatalf("err = %v, want ErrNoContainer", err)
+	}
+	if p.LastError() == nil {
+		t.Fatal("LastError is nil while starts fail")
+	}
+}
+
+func TestClaimHonoursContext(t *testing.T) {
+	e := newFake()
+	e.setFail(errors.New("engine down"))
+	p := newPool(t, e, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := p.Claim(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+}
+
+func TestBackoffDelay(t *testing.T) {
+	for _, c := range []struct {
+		n    int
+		want time.Duration
+	}{{1, 100 * time.Millisecond}, {2, 200 * time.Millisecond}, {4, 800 * time.Millisecond}, {7, 5 * time.Second}, {80, 5 * time.Second}} {
+		if got := backoffDelay(100*time.Millisecond, 5*time.Second, c.n); got != c.want {
+			t.Errorf("failure %d: %v, want %v", c.n, got, c.want)
+		}
+	}
+}
+
+func TestFailingStartsProbeOneAtATimeThenRecover(t *testing.T) {
+	e := &countingEngine{fakeEngine: newFake()}
+	e.setFail(errors.New("engine down"))
+	p := New(e, Options{Lang: "py", Target: 4, ClaimWait: 5 * time.Second, Logger: quiet,
+		Backoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond})
+	defer p.Close(context.Background())
+	// The first round may start the whole target at once; after that, one probe at a time.
+	eventually(t, "many failed starts", func() bool { _, s := e.count(); return s >= 20 })
+	e.mu.Lock()
+	probes := e.maxLate
+	e.mu.Unlock()
+	if probes > 1 {
+		t.Fatalf("%d starts at once while the engine fails; want one probe at a time", probes)
+	}
+	e.setFail(nil)
+	eventually(t, "pool refilled after recovery", func() bool { return p.Ready() == 4 })
+	if p.LastError() != nil {
+		t.Fatal("LastError still set after recovery")
+	}
+}
+
+func TestLostContainerIsSkipped(t *testing.T) {
+	e := newFake()
+	p := newPool(t, e, 2)
+	eventually(t, "2 ready", func() bool { return p.Ready() == 2 })
+	e.mu.Lock()
+	e.lostNext = true
+	e.mu.Unlock()
+	c, err := p.Claim(context.Background())
+	if err != nil {
+		t.Fatalf("claim should move on to the next container: %v", err)
+	}
+	p.Release(c)
+}
+
+func TestCloseRemovesEverything(t *testing.T) {
+	e := newFake()
+	p := New(e, Options{Lang: "py", Target: 3, ClaimWait: time.Second, Logger: quiet})
+	eventually(t, "3 ready", func() bool { return p.Ready() == 3 })
+	c, err := p.Claim(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Release(c)
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if live, _ := e.count(); live != 0 {
+		t.Fatalf("%d containers left after Close", live)
+	}
+	if _, err := p.Claim(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("claim after close: %v", err)
+	}
+}
+
+func TestCloseDuringStartsLeavesNothing(t *testing.T) {
+	e := newFake()
+	e.gate = make(chan struct{})
+	p := New(e, Options{Lang: "py", Target: 4, ClaimWait: time.Second, Logger: quiet})
+	e.gate <- struct{}{} // one start completes; the others wait in Start
+	eventually(t, "1 ready", func() bool { return p.Ready() == 1 })
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if live, _ := e.count(); live != 0 {
+		t.Fatalf("%d containers left after Close", live)
+	}
+}
+
+func TestStartSlotsBoundParallelStarts(t *testing.T) {
+	e := &countingEngine{fakeEngine: newFake()}
+	slots := make(chan struct{}, 2)
+	var pools []*Pool
+	for _, lang := range []string{"a", "b", "c"} {
+		pools = append(pools, New(e, Options{Lang: lang, Target: 4, ClaimWait: time.Second, StartSlots: slots, Logger: quiet}))
+	}
+	for _, p := range pools {
+		eventually(t, "filled", func() bool { return p.Ready() == 4 })
+		_ = p.Close(context.Background())
+	}
+	if e.maxActive > 2 {
+		t.Fatalf("%d starts ran at once; the slots allow 2", e.maxActive)
+	}
+}
+
+type countingEngine struct {
+	*fakeEngine
+	mu        sync.Mutex
+	active    int
+	maxActive int
+	maxLate   int // maxActive among starts after the 8th, when a first burst is long over
+}
+
+func (c *countingEngine) Start(ctx context.Context, lang string) (Container, error) {
+	c.mu.Lock()
+	c.active++
+	c.maxActive = max(c.maxActive, c.active)
+	if _, n := c.fakeEngine.count(); n >= 8 {
+		c.maxLate = max(c.maxLate, c.active)
+	}
+	c.mu.Unlock()
+	time.Sleep(time.Millisecond) // let others try to start meanwhile
+	defer func() { c.mu.Lock(); c.active--; c.mu.Unlock() }()
+	return c.fakeEngine.Start(ctx, lang)
+}

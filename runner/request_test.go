@@ -1,0 +1,128 @@
+package runner
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/codeexec/codeexec/config"
+)
+
+func testConfig(t *testing.T) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse([]byte(`
+languages:
+  java:
+    image: j
+    source: Main.java
+    compile: [javac, -d, ., "{sources}"]
+    run: [java, -cp, ., "{entryBase}"]
+    maxMemoryMb: 512
+  python:
+    image: p
+    aliases: [py]
+    source: main.py
+    run: [python3, "{entry}"]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func TestExpand(t *testing.T) {
+	files := []File{{Name: "src/Util.java"}, {Name: "test.java", Entry: true}, {Name: "notes.txt"}, {Name: "-x.java"}}
+	got := expand([]string{"javac", "-d", ".", "{sources}", "{entryBase}", "x{entry}"}, files[1], files)
+	want := []string{"javac", "-d", ".", "test.java", "src/Util.java", "./-x.java", "test", "xtest.java"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %q\nwant %q", got, want)
+	}
+}
+
+func TestPlanValidation(t *testing.T) {
+	r := New(testConfig(t), nil, nil, nil)
+	py := func(name string, entry bool) File { return File{Name: name, Content: []byte("x"), Entry: entry} }
+	cases := []struct {
+		name string
+		req  Request
+		err  string // "" = valid
+	}{
+		{"ok", Request{Language: "python", Files: []File{py("main.py", true)}}, ""},
+		{"alias", Request{Language: "py", Files: []File{py("main.py", true)}}, ""},
+		{"single file is its own entry", Request{Language: "python", Files: []File{py("a.py", false)}}, ""},
+		{"no language", Request{Files: []File{py("main.py", true)}}, "language is required"},
+		{"unknown language", Request{Language: "cobol", Files: []File{py("a", true)}}, "unknown language"},
+		{"no files", Request{Language: "python"}, "code is required"},
+		{"absolute", Request{Language: "python", Files: []File{py("/x.py", true)}}, "absolute"},
+		{"dotdot", Request{Language: "python", Files: []File{py("a/../../x.py", true)}}, "'..'"},
+		{"dot", Request{Language: "python", Files: []File{py(".", true)}}, "names no file"},
+		{"control char", Request{Language: "python", Files: []File{py("a\nb.py", true)}}, "control character"},
+		{"file is folder", Request{Language: "python", Files: []File{py("a", true), py("a/b.py", false)}}, "also used as a folder"},
+		{"two entries", Request{Language: "python", Files: []File{py("a.py", true), py("b.py", true)}}, "exactly one"},
+		{"no entry", Request{Language: "python", Files: []File{py("a.py", false), py("b.py", false)}}, "no entry point"},
+		{"time above max", Request{Language: "python", Files: []File{py("a.py", true)}, TimeLimitMs: 15001}, "above the maximum"},
+		{"memory above max", Request{Language: "python", Files: []File{py("a.py", true)}, MemoryLimitMB: 257}, "above the maximum"},
+		{"memory below min", Request{Language: "java", Files: []File{py("Main.java", true)}, MemoryLimitMB: 8}, "at least"},
+		{"bad compare", Request{Language: "python", Files: []File{py("a.py", true)}, Compare: "fuzzy"}, "compare must be"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := r.plan(&c.req)
+			if c.err == "" {
+				if err != nil {
+					t.Fatalf("unexpected error %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), c.err) || !IsInputError(err) {
+				t.Fatalf("err = %v, want an InputError containing %q", err, c.err)
+			}
+		})
+	}
+}
+
+func TestPlanLimits(t *testing.T) {
+	r := New(testConfig(t), nil, nil, nil)
+	p, err := r.plan(&Request{Language: "java", Files: []File{{Name: "test.java", Entry: true}},
+		TimeLimitMs: 500, MemoryLimitMB: 300, Args: []string{"a b"}, Tests: []Test{{Stdin: []byte("1")}, {Stdin: []byte("2")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.memoryBytes != 300<<20 {
+		t.Errorf("memory %d", p.memoryBytes)
+	}
+	if len(p.job.Runs) != 2 || string(p.job.Runs[1].Stdin) != "2" {
+		t.Fatalf("runs: %+v", p.job.Runs)
+	}
+	run := p.job.Runs[0]
+	// Wall limit = CPU limit * 2 + 1000 ms by default.
+	if run.CPULimitMs != 500 || run.WallLimitMs != 2000 {
+		t.Errorf("limits cpu=%d wall=%d", run.CPULimitMs, run.WallLimitMs)
+	}
+	if want := []string{"java", "-cp", ".", "test", "a b"}; !reflect.DeepEqual(run.Argv, want) {
+		t.Errorf("argv %q", run.Argv)
+	}
+	if p.job.Compile == nil || p.job.Compile.Argv[3] != "test.java" {
+		t.Errorf("compile %+v", p.job.Compile)
+	}
+}
+
+func TestSame(t *testing.T) {
+	cases := []struct {
+		mode, got, want string
+		same            bool
+	}{
+		{"trim", "1 2\n3\n", "1 2\n3", true},
+		{"trim", "1 2  \r\n3\n\n\n", "1 2\n3\n", true},
+		{"trim", "1 2\n3\n", "1 2\n4\n", false},
+		{"trim", " 1\n", "1\n", false}, // leading space matters
+		{"trim", "", "\n", true},
+		{"exact", "1\n", "1", false},
+		{"exact", "1\n", "1\n", true},
+	}
+	for _, c := range cases {
+		if got := Same(c.mode, []byte(c.got), []byte(c.want)); got != c.same {
+			t.Errorf("Same(%s, %q, %q) = %v", c.mode, c.got, c.want, got)
+		}
+	}
+}
