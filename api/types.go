@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/base64"
 	"fmt"
+	"math"
 	"strings"
 	"unicode/utf8"
 
@@ -150,7 +151,7 @@ func toResult(r *runner.Result) *resultJSON {
 	if out.ErrorMessage == "" && r.Status != runner.OK && r.Status != runner.Accepted {
 		out.ErrorMessage = string(r.Status)
 	}
-	out.ExecutionTime = r.Run.WallTimeMs / 1000
+	out.ExecutionTime = math.Round(r.Run.WallTimeMs) / 1000 // seconds, to the millisecond
 	out.MemoryUsage = fmt.Sprintf("%.1fMB", float64(r.Run.MemoryBytes)/(1<<20))
 	cpu := 0.0
 	if r.Run.WallTimeMs > 0 {
