@@ -236,6 +236,12 @@ func RunStep(s *Step) StepResult {
 		Files: []uintptr{stdinR.Fd(), outW.Fd(), errW.Fd()},
 		Sys:   &syscall.SysProcAttr{Setpgid: true},
 	})
+	if err == nil {
+		// When the container runs out of memory, the kernel must pick the program, never the
+		// agent: raising another process's score needs no privilege (lowering would). Children the
+		// program forks from now on inherit it.
+		_ = os.WriteFile(fmt.Sprintf("/proc/%d/oom_score_adj", pid), []byte("1000"), 0)
+	}
 	stdinR.Close()
 	outW.Close()
 	errW.Close()
