@@ -490,4 +490,3 @@ func procCPU(pid int) time.Duration {
 	fmt.Sscan(f[12], &st)
 	return time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ is 100 on Linux
 }
-

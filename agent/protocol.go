@@ -53,10 +53,10 @@ type Job struct {
 type Outcome string
 
 const (
-	Exited        Outcome = "exited"         // the process exited by itself (any code) or by a signal of its own
-	TimedOut      Outcome = "time_limit"     // CPU or wall limit passed
-	OutOfMemory   Outcome = "memory_limit"   // the kernel's OOM killer acted in the container during the step
-	OutputTooLong Outcome = "output_limit"   // stdout+stderr passed the cap
+	Exited        Outcome = "exited"          // the process exited by itself (any code) or by a signal of its own
+	TimedOut      Outcome = "time_limit"      // CPU or wall limit passed
+	OutOfMemory   Outcome = "memory_limit"    // the kernel's OOM killer acted in the container during the step
+	OutputTooLong Outcome = "output_limit"    // stdout+stderr passed the cap
 	FailedToStart Outcome = "failed_to_start" // the program could not be started (missing binary)
 )
 
