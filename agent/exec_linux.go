@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -45,6 +46,12 @@ func Do(job *Job) *Result {
 			return res
 		}
 	}
+	var kept []*spilled
+	defer func() {
+		for i, sp := range kept {
+			sp.restore(&res.Runs[i])
+		}
+	}()
 	for i := range job.Runs {
 		if i > 0 {
 			if err := restoreFromSnapshot(); err != nil {
@@ -53,12 +60,55 @@ func Do(job *Job) *Result {
 			}
 		}
 		r := RunStep(&job.Runs[i])
+		stop := job.StopOnFailure && (r.Outcome != Exited || r.ExitCode != 0)
 		res.Runs = append(res.Runs, r)
-		if job.StopOnFailure && (r.Outcome != Exited || r.ExitCode != 0) {
+		if len(job.Runs) > 1 {
+			kept = append(kept, spill(&res.Runs[i]))
+		}
+		if stop {
 			break
 		}
 	}
 	return res
+}
+
+// spilled is a run's output kept outside the agent's heap until the answer is written.
+type spilled struct {
+	f           *os.File
+	nOut, nErrs int
+}
+
+// spill moves a run's stdout and stderr into an anonymous in-memory file (memfd). The agent's
+// resident size is the floor of every later run's measured peak (see resetPeak), so with the
+// output of 100 tests held in its heap, the 100th test would report up to 100 MB it never used.
+// A memfd is reachable only through the agent's descriptor, which the non-dumpable agent does
+// not share, so later programs can neither read nor alter earlier results.
+func spill(r *StepResult) *spilled {
+	fd, err := unix.MemfdCreate("codeexec-output", unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil // keep the output in memory: measurements get coarser, answers stay right
+	}
+	f := os.NewFile(uintptr(fd), "codeexec-output")
+	if _, err := f.Write(append(r.Stdout[:len(r.Stdout):len(r.Stdout)], r.Stderr...)); err != nil {
+		f.Close()
+		return nil
+	}
+	sp := &spilled{f: f, nOut: len(r.Stdout), nErrs: len(r.Stderr)}
+	r.Stdout, r.Stderr = nil, nil
+	return sp
+}
+
+func (sp *spilled) restore(r *StepResult) {
+	if sp == nil {
+		return
+	}
+	defer sp.f.Close()
+	buf := make([]byte, sp.nOut+sp.nErrs)
+	if _, err := sp.f.ReadAt(buf, 0); err != nil {
+		r.Stderr = []byte("codeexec: the output of this run was lost: " + err.Error())
+		return
+	}
+	r.Stdout, r.Stderr = buf[:sp.nOut:sp.nOut], buf[sp.nOut:]
 }
 
 // SafeJoin resolves a submitted relative path inside dir, refusing anything that could leave it.
@@ -227,6 +277,7 @@ func RunStep(s *Step) StepResult {
 		res.Stderr = []byte(err.Error() + "\n")
 		return res
 	}
+	resetPeak()
 	oomBefore := oomKills()
 	cpuBefore, cpuOK := cgroupCPU()
 	start := time.Now()
@@ -366,6 +417,25 @@ wait:
 		res.Outcome = OutputTooLong
 	}
 	return res
+}
+
+// resetPeak lowers the agent's own peak resident size to what it holds now. Programs are
+// started with vfork semantics (the child shares the agent's memory until it execs), and at the
+// exec the kernel records the agent's peak as the child's: a test run after the agent held large
+// inputs or outputs would otherwise report the agent's memory instead of its own. What remains
+// is the agent's current resident size (a few MB), the floor of what a step can report.
+// Writing clear_refs needs the process to be dumpable; no user process runs at this point (the
+// previous step's were all killed and reaped), so the moment it is dumpable is not observable.
+func resetPeak() {
+	debug.FreeOSMemory()
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 1, 0, 0, 0); err != nil {
+		return
+	}
+	if f, err := os.OpenFile("/proc/self/clear_refs", os.O_WRONLY, 0); err == nil {
+		_, _ = f.WriteString("5") // 5: reset the peak RSS to the current RSS
+		_ = f.Close()
+	}
+	_ = unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
 }
 
 func failed(res StepResult, err error) StepResult {
