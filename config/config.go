@@ -172,9 +172,9 @@ func (c *Config) defaults() {
 	def(&c.Pool.ClaimWaitMs, 10000)
 	def(&c.Pool.ReadyTimeoutMs, 60000)
 	if c.Judge.WallFactor == 0 {
-		c.Judge.WallFactor = 2
+		c.Judge.WallFactor = 1.5
 	}
-	def64(&c.Judge.WallSlackMs, 1000)
+	def64(&c.Judge.WallSlackMs, 200)
 	def(&c.Judge.MaxTests, 100)
 	def(&c.Judge.MaxBatch, 20)
 	for _, l := range c.Languages {

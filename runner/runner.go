@@ -252,6 +252,11 @@ func (r *Runner) judge(p *plan, out *agent.Result) *Result {
 			res.ErrorMessage = fmt.Sprintf("Test %d: %s", i+1, verdictSentence(t.Verdict, &s))
 		}
 		res.Tests = append(res.Tests, t)
+		// The agent stops on a failed process by itself, but a wrong answer is only known here
+		// (expected outputs never enter the container), so the tests after it ran and are dropped.
+		if p.job.StopOnFailure && t.Verdict != Accepted {
+			break
+		}
 	}
 	return res
 }
