@@ -16,6 +16,8 @@ import (
 func main() {
 	out := json.NewEncoder(os.Stdout)
 	_ = agent.HideFromPeers()
+	// Threads made now survive a fork bomb that later takes every pid (see ReserveThreads).
+	agent.ReserveThreads(agent.ReservedThreads)
 	if err := prepare(); err != nil {
 		_ = out.Encode(agent.Ready{Error: err.Error()})
 		os.Exit(1)
