@@ -57,6 +57,8 @@ func (s *Server) Handler() http.Handler {
 	}
 	route(http.MethodPost, "/api/v1/execute", s.executeV1)
 	route(http.MethodPost, "/api/v2/execute", s.executeV2)
+	route(http.MethodPost, "/api/v1/batch", s.batch)
+	route(http.MethodGet, "/api/v2/runtimes", s.pistonRuntimes)
 	route(http.MethodGet, "/api/v1/languages", s.languages)
 	route(http.MethodGet, "/health", s.health)
 	route(http.MethodGet, "/ready", s.ready)
@@ -114,32 +116,47 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 // decode reads a JSON body into v: any content type (clients send text/plain too), a size
 // limit (413), no unknown fields, exactly one value.
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	b, ok := s.readBody(w, r, writeError)
+	return ok && decodeBytes(w, b, v)
+}
+
+// readBody reads the whole body up to the size limit; on failure it answers with writeErr
+// (each API family has its own error shape).
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, writeErr func(http.ResponseWriter, int, string)) ([]byte, bool) {
 	body := http.MaxBytesReader(w, r.Body, s.cfg.Server.MaxBodyBytes)
 	b, err := io.ReadAll(body)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", s.cfg.Server.MaxBodyBytes))
-			return false
+			writeErr(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", s.cfg.Server.MaxBodyBytes))
+			return nil, false
 		}
-		writeError(w, http.StatusBadRequest, "reading the request body: "+err.Error())
-		return false
+		writeErr(w, http.StatusBadRequest, "reading the request body: "+err.Error())
+		return nil, false
 	}
-	return decodeBytes(w, b, v)
+	return b, true
 }
 
 func decodeBytes(w http.ResponseWriter, b []byte, v any) bool {
-	dec := json.NewDecoder(strings.NewReader(string(b)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		writeError(w, http.StatusBadRequest, "malformed JSON: "+jsonProblem(err))
-		return false
-	}
-	if dec.More() {
-		writeError(w, http.StatusBadRequest, "malformed JSON: more than one value in the body")
+	if err := decodeStrict(b, v); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
 		return false
 	}
 	return true
+}
+
+// decodeStrict decodes exactly one JSON value with no unknown fields; the error is a sentence
+// for the user.
+func decodeStrict(b []byte, v any) error {
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return errors.New("malformed JSON: " + jsonProblem(err))
+	}
+	if dec.More() {
+		return errors.New("malformed JSON: more than one value in the body")
+	}
+	return nil
 }
 
 func jsonProblem(err error) string {
@@ -175,8 +192,17 @@ func (s *Server) executeV1(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) executeV2(w http.ResponseWriter, r *http.Request) {
+	b, ok := s.readBody(w, r, writeError)
+	if !ok {
+		return
+	}
+	// Piston clients post to the same path; their shape is recognised and answered in kind.
+	if isPiston(b) {
+		s.executePiston(w, r, b)
+		return
+	}
 	var req requestV2
-	if !s.decode(w, r, &req) {
+	if !decodeBytes(w, b, &req) {
 		return
 	}
 	if len(req.Files) == 0 {
@@ -206,25 +232,41 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request, o *options, files [
 	}{true, toResult(res)})
 }
 
-// fail maps the runner's typed errors to HTTP: this is the one place that does.
+// fail answers a runner error in our error shape.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	s.failWith(w, r, err, writeError)
+}
+
+// failWith answers a runner error with writeErr (our shape, or Piston's).
+func (s *Server) failWith(w http.ResponseWriter, r *http.Request, err error, writeErr func(http.ResponseWriter, int, string)) {
+	code, msg, retryAfter := errorStatus(err)
+	if code == http.StatusInternalServerError {
+		if r.Context().Err() != nil {
+			// The client went away; nobody reads an answer.
+			s.log.Info("client gone before the answer", "path", r.URL.Path)
+			return
+		}
+		s.log.Error("execution failed", "err", err)
+	}
+	if retryAfter != "" {
+		w.Header().Set("Retry-After", retryAfter)
+	}
+	writeErr(w, code, msg)
+}
+
+// errorStatus maps the runner's typed errors to HTTP: this is the one place that does (the
+// batch endpoint uses it for each submission's own entry).
+func errorStatus(err error) (code int, msg, retryAfter string) {
 	var input *runner.InputError
 	switch {
 	case errors.As(err, &input):
-		writeError(w, http.StatusBadRequest, input.Msg)
+		return http.StatusBadRequest, input.Msg, ""
 	case errors.Is(err, runner.ErrOverloaded):
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusTooManyRequests, err.Error())
+		return http.StatusTooManyRequests, err.Error(), "1"
 	case errors.Is(err, runner.ErrUnavailable):
-		w.Header().Set("Retry-After", "5")
-		writeError(w, http.StatusServiceUnavailable, err.Error())
-	case r.Context().Err() != nil:
-		// The client went away; nobody reads an answer.
-		s.log.Info("client gone before the answer", "path", r.URL.Path)
-	default:
-		s.log.Error("execution failed", "err", err)
-		writeError(w, http.StatusInternalServerError, "internal error: "+err.Error())
+		return http.StatusServiceUnavailable, err.Error(), "5"
 	}
+	return http.StatusInternalServerError, "internal error: " + err.Error(), ""
 }
 
 type languageJSON struct {
