@@ -113,6 +113,17 @@ func Parse(b []byte) (*Config, error) {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	c.defaults()
+	// poolSize 0 is a real choice (no warm containers of that language), so the default of 2
+	// applies only where the key is absent: look at the document itself.
+	var raw struct {
+		Languages map[string]map[string]any `yaml:"languages"`
+	}
+	_ = yaml.Unmarshal(b, &raw)
+	for name, l := range c.Languages {
+		if n, set := raw.Languages[name]["poolSize"].(int); set && l != nil {
+			l.PoolSize = n
+		}
+	}
 	if !instanceName.MatchString(c.Instance) {
 		return nil, fmt.Errorf("config: instance %q: use letters, digits, '_', '.', '-'", c.Instance)
 	}
