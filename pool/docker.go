@@ -186,7 +186,7 @@ func (d *Docker) Start(ctx context.Context, lang string) (Container, error) {
 	}
 	b := &Box{id: created.ID, docker: d}
 	if err := d.warm(ctx, b); err != nil {
-		_ = d.Remove(context.WithoutCancel(ctx), b)
+		d.removeFailedStart(ctx, b)
 		return nil, err
 	}
 	return b, nil

@@ -165,6 +165,11 @@ func (p *Pool) Claim(ctx context.Context) (Container, error) {
 			return nil, ErrClosed
 		}
 		p.poke() // refill right away, before the pool runs dry
+		if lost(c) {
+			p.opt.Logger.Warn("warm container lost its connection; trying the next", "lang", p.opt.Lang, "container", shortID(c))
+			p.Release(c)
+			continue
+		}
 		if err := p.engine.Resume(ctx, c); err != nil {
 			p.opt.Logger.Warn("warm container lost; trying the next", "lang", p.opt.Lang, "container", shortID(c), "err", err)
 			p.Release(c)
@@ -180,9 +185,9 @@ func (p *Pool) Release(c Container) {
 	p.work.Add(1)
 	go func() {
 		defer p.work.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := p.engine.Remove(ctx, c); err != nil {
+		// Retried while the engine fails (until Close): a failed removal would leak the container.
+		remove := func(ctx context.Context) error { return p.engine.Remove(ctx, c) }
+		if err := removeUntilGone(remove, p.opt.Backoff, p.opt.MaxBackoff, 10*time.Minute, p.ctx.Done()); err != nil {
 			p.opt.Logger.Warn("removing container", "lang", p.opt.Lang, "container", shortID(c), "err", err)
 		}
 	}()
@@ -198,6 +203,9 @@ func (p *Pool) poke() {
 // refillLoop starts containers whenever ready+starting is below target.
 func (p *Pool) refillLoop() {
 	defer close(p.loopDone)
+	// Warm containers can die while they wait (the engine restarts): look every second.
+	sweep := time.NewTicker(time.Second)
+	defer sweep.Stop()
 	for {
 		wait := p.startWanted()
 		var timer <-chan time.Time
@@ -209,6 +217,8 @@ func (p *Pool) refillLoop() {
 			return
 		case <-p.wake:
 		case <-timer:
+		case <-sweep.C:
+			p.dropLost()
 		}
 	}
 }
