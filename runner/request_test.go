@@ -95,8 +95,8 @@ func TestPlanLimits(t *testing.T) {
 		t.Fatalf("runs: %+v", p.job.Runs)
 	}
 	run := p.job.Runs[0]
-	// Wall limit = CPU limit * 2 + 1000 ms by default.
-	if run.CPULimitMs != 500 || run.WallLimitMs != 2000 {
+	// Wall limit = CPU limit * 1.5 + 200 ms by default: 1 s of sleep under 500 ms is stopped.
+	if run.CPULimitMs != 500 || run.WallLimitMs != 950 {
 		t.Errorf("limits cpu=%d wall=%d", run.CPULimitMs, run.WallLimitMs)
 	}
 	if want := []string{"java", "-cp", ".", "test", "a b"}; !reflect.DeepEqual(run.Argv, want) {
