@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -42,11 +43,17 @@ type Server struct {
 	// OnExecuted, when set, is called after every execution with its request and result
 	// (the execution log hooks in here).
 	OnExecuted func(req *runner.Request, res *runner.Result, saveMetric bool)
+	// limiter is the per-client rate limit of the execute endpoints; nil when off.
+	limiter *clientLimiter
 }
 
 // New makes the API server.
 func New(cfg *config.Config, exec Executor, pools *pool.Manager, engine Pinger, m *metrics.Metrics, log *slog.Logger) *Server {
-	return &Server{cfg: cfg, exec: exec, pools: pools, engine: engine, metrics: m, log: log}
+	s := &Server{cfg: cfg, exec: exec, pools: pools, engine: engine, metrics: m, log: log}
+	if rl := cfg.Server.RateLimit; rl.PerSecond > 0 {
+		s.limiter = newClientLimiter(rl.PerSecond, max(rl.Burst, 1))
+	}
+	return s
 }
 
 // Handler returns the router.
@@ -55,9 +62,9 @@ func (s *Server) Handler() http.Handler {
 	route := func(method, path string, h http.HandlerFunc) {
 		r.Handler(method, path, s.observe(path, h))
 	}
-	route(http.MethodPost, "/api/v1/execute", s.executeV1)
-	route(http.MethodPost, "/api/v2/execute", s.executeV2)
-	route(http.MethodPost, "/api/v1/batch", s.batch)
+	route(http.MethodPost, "/api/v1/execute", s.rateLimited(s.executeV1))
+	route(http.MethodPost, "/api/v2/execute", s.rateLimited(s.executeV2))
+	route(http.MethodPost, "/api/v1/batch", s.rateLimited(s.batch))
 	route(http.MethodGet, "/api/v2/runtimes", s.pistonRuntimes)
 	route(http.MethodGet, "/api/v1/languages", s.languages)
 	route(http.MethodGet, "/health", s.health)
@@ -258,9 +265,12 @@ func (s *Server) failWith(w http.ResponseWriter, r *http.Request, err error, wri
 // batch endpoint uses it for each submission's own entry).
 func errorStatus(err error) (code int, msg, retryAfter string) {
 	var input *runner.InputError
+	var limited *RateLimited
 	switch {
 	case errors.As(err, &input):
 		return http.StatusBadRequest, input.Msg, ""
+	case errors.As(err, &limited):
+		return http.StatusTooManyRequests, limited.Error(), strconv.Itoa(retrySeconds(limited.RetryAfter))
 	case errors.Is(err, runner.ErrOverloaded):
 		return http.StatusTooManyRequests, err.Error(), "1"
 	case errors.Is(err, runner.ErrUnavailable):

@@ -38,6 +38,14 @@ type Server struct {
 	MaxStdinBytes     int64  `yaml:"maxStdinBytes"`
 	ShutdownTimeoutMs int    `yaml:"shutdownTimeoutMs"`
 	LogFormat         string `yaml:"logFormat"` // "text" or "json"
+	// RateLimit is an optional per-client token bucket on the execute endpoints.
+	RateLimit RateLimit `yaml:"rateLimit"`
+}
+
+// RateLimit limits requests per client address (IPv6: per /64). Off while PerSecond is 0.
+type RateLimit struct {
+	PerSecond float64 `yaml:"perSecond"` // requests a client earns per second
+	Burst     int     `yaml:"burst"`     // requests a client may send at once (default 10)
 }
 
 // Pool holds warm-pool settings shared by all languages.
@@ -130,6 +138,9 @@ func Parse(b []byte) (*Config, error) {
 	if len(c.Languages) == 0 {
 		return nil, errors.New("config: no languages")
 	}
+	if c.Server.RateLimit.PerSecond < 0 || c.Server.RateLimit.Burst < 0 {
+		return nil, errors.New("config: server.rateLimit: perSecond and burst must not be negative (perSecond 0 turns the limit off)")
+	}
 	seen := map[string]string{}
 	for _, name := range c.LanguageNames() {
 		l := c.Languages[name]
@@ -173,6 +184,7 @@ func (c *Config) defaults() {
 	def(&c.Server.MaxFiles, 64)
 	def64(&c.Server.MaxStdinBytes, 2<<20)
 	def(&c.Server.ShutdownTimeoutMs, 10000)
+	def(&c.Server.RateLimit.Burst, 10)
 	if c.Pool.Agent == "" {
 		c.Pool.Agent = "bin/codeexec-agent"
 	}

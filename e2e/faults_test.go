@@ -433,3 +433,35 @@ func TestFaultsEngineDown(t *testing.T) {
 		time.Sleep(250 * time.Millisecond)
 	}
 }
+
+// TestFaultsRateLimit: with server.rateLimit on, one client gets its burst, then 429 with
+// Retry-After and the RateLimit-* headers; the limit is per client and off by default.
+func TestFaultsRateLimit(t *testing.T) {
+	s := StartServer(t, ServerOptions{Languages: []string{"python"}, PoolSize: 1, Edit: func(cfg map[string]any) {
+		cfg["server"].(map[string]any)["rateLimit"] = map[string]any{"perSecond": 0.2, "burst": 3}
+	}})
+	// Requests that fail validation count too: the limit is on requests, not on runs.
+	bad := map[string]any{"language": "cobol", "code": "x"}
+	for i := 0; i < 3; i++ {
+		r := s.Post(t, "/api/v1/execute", bad)
+		if r.Code != 400 || r.Header.Get("RateLimit-Limit") != "3" || r.Header.Get("RateLimit-Remaining") != strconv.Itoa(2-i) {
+			t.Errorf("request %d within the burst: HTTP %d, RateLimit-Limit %q, RateLimit-Remaining %q", i, r.Code,
+				r.Header.Get("RateLimit-Limit"), r.Header.Get("RateLimit-Remaining"))
+		}
+	}
+	r := s.Post(t, "/api/v1/execute", map[string]any{"language": "python", "code": "print(1)"})
+	ra, _ := strconv.Atoi(r.Header.Get("Retry-After"))
+	if r.Code != 429 || ra < 1 || ra > 5 || r.Header.Get("RateLimit-Remaining") != "0" || r.Body["succeeded"] != false {
+		t.Errorf("past the burst: HTTP %d Retry-After %q: %s", r.Code, r.Header.Get("Retry-After"), r.Raw)
+	}
+	t.Logf("past the burst: HTTP %d, Retry-After %s, RateLimit-Reset %s: %s", r.Code, r.Header.Get("Retry-After"), r.Header.Get("RateLimit-Reset"), r.Raw)
+	// Other endpoints are not limited.
+	if r := s.Get(t, "/ready"); r.Code != 200 {
+		t.Errorf("/ready under the rate limit: %d", r.Code)
+	}
+	// Off by default: the burst test above sent 50 at once without one rate-limit header.
+	def := StartServer(t, ServerOptions{Languages: []string{"python"}, PoolSize: 1})
+	if r := def.Post(t, "/api/v1/execute", bad); r.Header.Get("RateLimit-Limit") != "" {
+		t.Errorf("rate limit headers with the default config: %v", r.Header)
+	}
+}

@@ -1,0 +1,139 @@
+package api
+
+import (
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// RateLimited is the error of a request refused by the per-client rate limit; fail maps it to
+// 429 with Retry-After.
+type RateLimited struct {
+	RetryAfter time.Duration
+}
+
+func (e *RateLimited) Error() string {
+	return fmt.Sprintf("too many requests from your address; try again in %d s", retrySeconds(e.RetryAfter))
+}
+
+// retrySeconds rounds up: Retry-After is whole seconds, and 0 would invite an immediate retry.
+func retrySeconds(d time.Duration) int {
+	return max(1, int(math.Ceil(d.Seconds())))
+}
+
+// clientLimiter is a token bucket per client address: each client earns perSecond requests a
+// second and may spend up to burst at once. Buckets that have filled up again are forgotten
+// (a full bucket is the same as a new one), so memory follows the clients active in the last
+// burst/perSecond seconds, not every address ever seen.
+type clientLimiter struct {
+	perSecond rate.Limit
+	burst     int
+	now       func() time.Time
+
+	mu        sync.Mutex
+	clients   map[netip.Prefix]*rate.Limiter
+	lastSweep time.Time
+}
+
+func newClientLimiter(perSecond float64, burst int) *clientLimiter {
+	return &clientLimiter{perSecond: rate.Limit(perSecond), burst: burst, now: time.Now,
+		clients: map[netip.Prefix]*rate.Limiter{}}
+}
+
+// clientKey is the client's address; an IPv6 client is keyed by its /64, which one host or
+// customer usually owns whole (keying by single IPv6 addresses would be trivially evaded).
+func clientKey(remoteAddr string) netip.Prefix {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		host = remoteAddr
+	}
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Prefix{}
+	}
+	addr = addr.Unmap()
+	bits := 32
+	if addr.Is6() {
+		bits = 64
+	}
+	p, _ := addr.Prefix(bits)
+	return p
+}
+
+// decision is the outcome of one request: allowed or not, and what the RateLimit-* headers say.
+type decision struct {
+	allowed    bool
+	remaining  int
+	reset      time.Duration // until the bucket is full again
+	retryAfter time.Duration // until one request is allowed (when refused)
+}
+
+func (l *clientLimiter) take(key netip.Prefix) decision {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.sweep(now)
+	lim, ok := l.clients[key]
+	if !ok {
+		lim = rate.NewLimiter(l.perSecond, l.burst)
+		l.clients[key] = lim
+	}
+	d := decision{allowed: lim.AllowN(now, 1)}
+	tokens := lim.TokensAt(now)
+	d.remaining = max(0, int(math.Floor(tokens)))
+	d.reset = time.Duration((float64(l.burst) - tokens) / float64(l.perSecond) * float64(time.Second))
+	if !d.allowed {
+		d.retryAfter = time.Duration((1 - tokens) / float64(l.perSecond) * float64(time.Second))
+	}
+	return d
+}
+
+// sweep forgets full buckets, at most once per refill time.
+func (l *clientLimiter) sweep(now time.Time) {
+	refill := time.Duration(float64(l.burst) / float64(l.perSecond) * float64(time.Second))
+	if now.Sub(l.lastSweep) < max(refill, time.Second) {
+		return
+	}
+	l.lastSweep = now
+	for k, lim := range l.clients {
+		if lim.TokensAt(now) >= float64(l.burst) {
+			delete(l.clients, k)
+		}
+	}
+}
+
+// size is how many clients have a bucket (for tests).
+func (l *clientLimiter) size() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.clients)
+}
+
+// rateLimited wraps a handler with the per-client limit when server.rateLimit.perSecond is set;
+// every answer carries RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset, and a refused
+// one is a 429 with Retry-After.
+func (s *Server) rateLimited(h http.HandlerFunc) http.HandlerFunc {
+	if s.limiter == nil {
+		return h
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		d := s.limiter.take(clientKey(r.RemoteAddr))
+		hd := w.Header()
+		hd.Set("RateLimit-Limit", strconv.Itoa(s.limiter.burst))
+		hd.Set("RateLimit-Remaining", strconv.Itoa(d.remaining))
+		hd.Set("RateLimit-Reset", strconv.Itoa(int(math.Ceil(d.reset.Seconds()))))
+		if !d.allowed {
+			s.metrics.Rejected("rate_limit")
+			s.fail(w, r, &RateLimited{RetryAfter: d.retryAfter})
+			return
+		}
+		h(w, r)
+	}
+}
