@@ -3,7 +3,7 @@ CONFIG ?= config.yaml
 GO ?= go
 export CGO_ENABLED ?= 0
 
-.PHONY: all build images run test test-unit test-integration vet clean
+.PHONY: all build images run test test-unit test-integration vet clean bench
 
 all: build
 
@@ -33,6 +33,11 @@ test-unit:
 # Real engine, real containers, real HTTP (build tag integration).
 test-integration:
 	$(GO) test -tags integration -count=1 -timeout 15m ./e2e/...
+
+# Latency and throughput report (bench/README.md): starts its own server, ~10 minutes, writes
+# bench/results/latest/{report.md,report.json,chart.svg}. BENCH_FLAGS passes options (-runs 50).
+bench: build images
+	$(GO) run ./bench -config $(CONFIG) $(BENCH_FLAGS)
 
 clean:
 	rm -rf bin

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"encoding/xml"
+	"io"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/codeexec/codeexec/config"
+)
+
+func TestSummarize(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		in            []float64
+		p50, p90, p99 float64
+	}{
+		{"one", []float64{7}, 7, 7, 7},
+		{"two", []float64{10, 20}, 15, 19, 19.9},
+		{"unsorted", []float64{5, 1, 4, 2, 3}, 3, 4.6, 4.96},
+		{"1 to 101", seq(1, 101), 51, 91, 100},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := summarize(tc.in)
+			for _, c := range []struct {
+				what      string
+				got, want float64
+			}{{"p50", d.P50, tc.p50}, {"p90", d.P90, tc.p90}, {"p99", d.P99, tc.p99}} {
+				if math.Abs(c.got-c.want) > 1e-9 {
+					t.Errorf("%s = %v, want %v", c.what, c.got, c.want)
+				}
+			}
+			if d.N != len(tc.in) {
+				t.Errorf("N = %d", d.N)
+			}
+		})
+	}
+	if d := summarize(nil); d.N != 0 {
+		t.Errorf("empty sample: %+v", d)
+	}
+}
+
+func seq(a, b int) []float64 {
+	var out []float64
+	for i := a; i <= b; i++ {
+		out = append(out, float64(i))
+	}
+	return out
+}
+
+func TestHistogramQuantile(t *testing.T) {
+	// 10 observations: 4 in (0, .1], 4 in (.1, .2], 2 in (.2, .5].
+	h := histogram{Count: 10, Sum: 1.7, Buckets: map[float64]uint64{.1: 4, .2: 8, .5: 10, math.Inf(1): 10}}
+	for _, tc := range []struct{ q, want float64 }{{.2, .05}, {.5, .125}, {.9, .35}} {
+		if got := h.quantile(tc.q); math.Abs(got-tc.want) > 1e-9 {
+			t.Errorf("quantile(%v) = %v, want %v", tc.q, got, tc.want)
+		}
+	}
+	before := histogram{Count: 4, Sum: .2, Buckets: map[float64]uint64{.1: 4, .2: 4, .5: 4, math.Inf(1): 4}}
+	d := h.sub(before)
+	if d.Count != 6 || math.Abs(d.Sum-1.5) > 1e-9 || d.Buckets[.1] != 0 || d.Buckets[.2] != 4 {
+		t.Errorf("sub: %+v", d)
+	}
+	if !math.IsNaN((histogram{}).quantile(.5)) {
+		t.Error("an empty histogram has no quantile")
+	}
+}
+
+func TestStartHistograms(t *testing.T) {
+	text := `# HELP codeexec_container_start_seconds Time to create, start, warm and pause a container, by language.
+# TYPE codeexec_container_start_seconds histogram
+codeexec_container_start_seconds_bucket{language="python",le="0.1"} 1
+codeexec_container_start_seconds_bucket{language="python",le="0.2"} 3
+codeexec_container_start_seconds_bucket{language="python",le="+Inf"} 4
+codeexec_container_start_seconds_sum{language="python"} 1.1
+codeexec_container_start_seconds_count{language="python"} 4
+`
+	hs, err := startHistograms(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, ok := hs["python"]
+	if !ok || h.Count != 4 || h.Sum != 1.1 || h.Buckets[.2] != 3 {
+		t.Fatalf("got %+v", hs)
+	}
+}
+
+func TestExpandAndScript(t *testing.T) {
+	l := &config.Language{Name: "java", Source: "Main.java", Prepare: "true",
+		Compile: []string{"javac", "-d", ".", "{sources}"}, Run: []string{"java", "-cp", ".", "{entryBase}"}}
+	if got := strings.Join(expand(l.Run, l.Source), " "); got != "java -cp . Main" {
+		t.Errorf("expand run: %q", got)
+	}
+	want := "set -e\ntrue\nmkdir -p /tmp/box && cd /tmp/box\nprintf '%s' \"$CODEEXEC_CODE\" > 'Main.java'\n" +
+		"'javac' '-d' '.' 'Main.java' >&2\nexec 'java' '-cp' '.' 'Main'\n"
+	if got := coldScript(l); got != want {
+		t.Errorf("script:\n%s\nwant:\n%s", got, want)
+	}
+	if got := shQuote("it's"); got != `'it'\''s'` {
+		t.Errorf("shQuote: %s", got)
+	}
+}
+
+func TestAbsPathIn(t *testing.T) {
+	for in, want := range map[string]string{
+		"-J-XX:SharedArchiveFile=/opt/cds/javac.jsa": "/opt/cds/javac.jsa",
+		"/usr/bin/x": "/usr/bin/x",
+		"-O2":        "",
+		"{entry}":    "",
+		"GOCACHE=x":  "",
+	} {
+		if got := absPathIn(in); got != want {
+			t.Errorf("absPathIn(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// The chart must be well-formed XML, whatever the numbers (an empty sweep, a missing floor).
+func TestChartIsXML(t *testing.T) {
+	floor := Dist{N: 3, P50: 15}
+	full := &Report{Started: time.Now(), Settings: Settings{SweepLanguage: "python"},
+		Languages: []LangResult{{Language: "python", API: Dist{P50: 40}, Cold: Dist{P50: 300}, Floor: &floor},
+			{Language: "ruby", API: Dist{P50: 90}, Cold: Dist{P50: 400}}},
+		Sweep: []SweepPoint{{Clients: 1, Throughput: 10, Latency: Dist{P50: 50, P99: 80}},
+			{Clients: 8, Throughput: 12, Latency: Dist{P50: 600, P99: 900}}},
+		ChurnCeiling: 14}
+	for name, r := range map[string]*Report{"full": full, "empty": {Started: time.Now()}} {
+		t.Run(name, func(t *testing.T) {
+			b := chart(r)
+			dec := xml.NewDecoder(strings.NewReader(string(b)))
+			for {
+				_, err := dec.Token()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatalf("not XML: %v\n%s", err, b)
+				}
+			}
+			if strings.Contains(string(b), "NaN") {
+				t.Errorf("NaN in the chart:\n%s", b)
+			}
+		})
+	}
+}

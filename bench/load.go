@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// SweepPoint is one closed-loop concurrency point: each client sends its next request as soon
+// as the previous answer arrived.
+type SweepPoint struct {
+	Clients    int     `json:"clients"`
+	Seconds    float64 `json:"seconds"` // until the last request of the point finished
+	Requests   int     `json:"requests"`
+	OK         int     `json:"ok"`
+	Rejected   int     `json:"rejected429"`
+	Errors     int     `json:"errors"` // anything else: other statuses, transport errors, wrong output
+	Throughput float64 `json:"throughputPerSecond"`
+	Latency    Dist    `json:"latency"` // of the OK answers
+	FirstError string  `json:"firstError,omitempty"`
+}
+
+// tally collects outcomes from concurrent clients.
+type tally struct {
+	mu       sync.Mutex
+	lat      []float64
+	requests int
+	rejected int
+	errors   int
+	firstErr string
+}
+
+func (t *tally) add(r apiOutcome) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.requests++
+	switch {
+	case r.ok:
+		t.lat = append(t.lat, ms(r.took))
+	case r.code == 429:
+		t.rejected++
+	default:
+		t.errors++
+		if t.firstErr == "" {
+			t.firstErr = r.err
+		}
+	}
+}
+
+func closedLoop(ctx context.Context, api *apiClient, lang, code string, clients int, dur time.Duration) SweepPoint {
+	var t tally
+	start := time.Now()
+	deadline := start.Add(dur)
+	var wg sync.WaitGroup
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) && ctx.Err() == nil {
+				r := api.execute(ctx, lang, code)
+				if ctx.Err() != nil {
+					return
+				}
+				t.add(r)
+				if r.code == 429 && r.retryAfter > 0 {
+					// A well-behaved client waits as told; it does not hammer a full queue.
+					wait := time.Duration(r.retryAfter) * time.Second
+					if left := time.Until(deadline); wait > left {
+						wait = left
+					}
+					select {
+					case <-time.After(wait):
+					case <-ctx.Done():
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start).Seconds()
+	return SweepPoint{Clients: clients, Seconds: el, Requests: t.requests, OK: len(t.lat), Rejected: t.rejected,
+		Errors: t.errors, Throughput: float64(len(t.lat)) / el, Latency: summarize(t.lat), FirstError: t.firstErr}
+}
+
+// PacedResult is an open-loop run: requests start on a fixed schedule whatever the answers do,
+// so a slow answer cannot hold the next request back and hide the queueing (coordinated omission).
+type PacedResult struct {
+	RefClients int     `json:"refClients"` // the rate is half of this sweep point's throughput
+	Rate       float64 `json:"ratePerSecond"`
+	Seconds    float64 `json:"seconds"`
+	Requests   int     `json:"requests"`
+	OK         int     `json:"ok"`
+	Rejected   int     `json:"rejected429"`
+	Errors     int     `json:"errors"`
+	Latency    Dist    `json:"latency"`
+	FirstError string  `json:"firstError,omitempty"`
+}
+
+func paced(ctx context.Context, api *apiClient, lang, code string, rate float64, dur time.Duration) PacedResult {
+	n := int(rate * dur.Seconds())
+	if n < 1 {
+		n = 1
+	}
+	interval := time.Duration(float64(time.Second) / rate)
+	var t tally
+	var wg sync.WaitGroup
+	inFlight := make(chan struct{}, 256) // bounded, whatever happens to the server
+	start := time.Now()
+	for i := 0; i < n && ctx.Err() == nil; i++ {
+		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
+			select {
+			case <-time.After(d):
+			case <-ctx.Done():
+			}
+		}
+		inFlight <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-inFlight }()
+			t.add(api.execute(ctx, lang, code))
+		}()
+	}
+	wg.Wait()
+	return PacedResult{Rate: rate, Seconds: time.Since(start).Seconds(), Requests: t.requests, OK: len(t.lat),
+		Rejected: t.rejected, Errors: t.errors, Latency: summarize(t.lat), FirstError: t.firstErr}
+}

@@ -1,0 +1,359 @@
+// Command bench measures CodeExec the way a user would compare it: hello world in every language
+// through the HTTP API, beside `docker run --rm` of the same image with the same flags and the
+// same program run on the bare host; a concurrency sweep against the engine's own container
+// churn ceiling; and the pool's refill time. It starts its own server (own instance name and
+// port, 127.0.0.1 only), stops it, checks that no container is left, and writes report.md,
+// report.json and chart.svg. `make bench` runs it; see bench/README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/docker/docker/client"
+
+	"github.com/codeexec/codeexec/config"
+)
+
+type options struct {
+	config, serverBin, agentBin, out, instance string
+	langs                                      []string
+	runs, warmups                              int
+	clients, churnParallel                     []int
+	pointDur, churnDur                         time.Duration
+	sweepLang                                  string
+	sweepPool                                  int
+	timeout                                    time.Duration
+	smoke                                      bool
+}
+
+func main() {
+	o := options{}
+	var langs, clients, churnPar string
+	flag.StringVar(&o.config, "config", "config.yaml", "the repository's config; the bench runs a copy with its own instance, port and pool sizes")
+	flag.StringVar(&o.serverBin, "server", "bin/codeexec", "server binary (make build)")
+	flag.StringVar(&o.agentBin, "agent", "bin/codeexec-agent", "agent binary (make build)")
+	flag.StringVar(&o.out, "out", "bench/results/latest", "folder for report.md, report.json, chart.svg (replaced when the run succeeds)")
+	flag.StringVar(&o.instance, "instance", "", "instance name of the bench's server (default bench-<pid>)")
+	flag.StringVar(&langs, "langs", "", "comma-separated languages (default: every configured language with a hello program)")
+	flag.IntVar(&o.runs, "runs", 30, "sequential runs per language and per mode (API, docker run, host)")
+	flag.IntVar(&o.warmups, "warmups", 2, "unmeasured runs per language and mode first (page cache, Go build cache)")
+	flag.StringVar(&clients, "clients", "1,2,4,8,16", "concurrency sweep: clients per point")
+	flag.DurationVar(&o.pointDur, "duration", 10*time.Second, "length of each sweep point and of the paced run")
+	flag.StringVar(&churnPar, "churn-parallel", "1,2,4,8", "parallel create+start+remove loops for the engine's ceiling")
+	flag.DurationVar(&o.churnDur, "churn-duration", 5*time.Second, "length of each churn point")
+	flag.StringVar(&o.sweepLang, "sweep-lang", "python", "language of the concurrency sweep")
+	flag.IntVar(&o.sweepPool, "sweep-pool", 8, "pool size of the sweep's language (others keep config.yaml's)")
+	flag.DurationVar(&o.timeout, "timeout", 40*time.Minute, "give up (and clean up) after this long")
+	flag.BoolVar(&o.smoke, "smoke", false, "a quick run that proves the tool works: 3 runs, short points, python only unless -langs")
+	flag.Parse()
+	if o.smoke {
+		o.runs, o.warmups, o.pointDur, o.churnDur = 3, 1, time.Second, time.Second
+		clients, churnPar, o.sweepPool = "1,2", "1,2", 2
+		if langs == "" {
+			langs = o.sweepLang
+		}
+	}
+	var err error
+	if o.clients, err = intList(clients); err != nil {
+		fatal(fmt.Errorf("-clients: %w", err))
+	}
+	if o.churnParallel, err = intList(churnPar); err != nil {
+		fatal(fmt.Errorf("-churn-parallel: %w", err))
+	}
+	if langs != "" {
+		o.langs = strings.Split(langs, ",")
+	}
+	if o.instance == "" {
+		o.instance = fmt.Sprintf("bench-%d", os.Getpid())
+	}
+	if o.runs < 1 {
+		fatal(errors.New("-runs must be at least 1"))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	if err := run(ctx, o); err != nil {
+		fatal(err)
+	}
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "bench:", err)
+	os.Exit(1)
+}
+
+func intList(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%q is not a positive number", f)
+		}
+		out = append(out, n)
+	}
+	sort.Ints(out)
+	return out, nil
+}
+
+func logf(format string, a ...any) {
+	fmt.Fprintf(os.Stderr, "bench %s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, a...)...)
+}
+
+func run(ctx context.Context, o options) (err error) {
+	cfg, err := config.Load(o.config)
+	if err != nil {
+		return err
+	}
+	if o.langs == nil {
+		for _, n := range cfg.LanguageNames() {
+			if _, ok := hello[n]; ok {
+				o.langs = append(o.langs, n)
+			}
+		}
+	}
+	for _, l := range o.langs {
+		if _, ok := cfg.Languages[l]; !ok {
+			return fmt.Errorf("language %q is not in %s", l, o.config)
+		}
+		if _, ok := hello[l]; !ok {
+			return fmt.Errorf("no hello program for %q: add one to bench/measure.go", l)
+		}
+	}
+	sweepIn := false
+	for _, l := range o.langs {
+		sweepIn = sweepIn || l == o.sweepLang
+	}
+	if !sweepIn {
+		return fmt.Errorf("the sweep's language %s must be among -langs", o.sweepLang)
+	}
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return fmt.Errorf("docker client: %w", err)
+	}
+	defer cli.Close()
+
+	rep := &Report{Schema: 1, Started: time.Now().UTC(), Smoke: o.smoke}
+	rep.Machine = machineInfo(ctx, cli)
+	logf("machine: %d cpus, %s, kernel %s, docker %s, runc %s, load %s", rep.Machine.CPUs, rep.Machine.Memory,
+		rep.Machine.Kernel, rep.Machine.Docker, rep.Machine.Runc, rep.Machine.LoadStart)
+
+	logf("starting the server (instance %s)", o.instance)
+	srv, err := startServer(ctx, serverOptions{binary: o.serverBin, agent: o.agentBin, config: o.config,
+		instance: o.instance, langs: o.langs, poolSize: map[string]int{o.sweepLang: o.sweepPool}})
+	if err != nil {
+		return err
+	}
+	// Whatever happens next, stop the server and prove nothing of ours is left.
+	defer func() {
+		serr := srv.stop()
+		cctx, ccancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer ccancel()
+		left, lerr := ourContainers(cctx, cli, o.instance)
+		switch {
+		case lerr != nil:
+			serr = errors.Join(serr, fmt.Errorf("listing containers after the run: %w", lerr))
+		case len(left) > 0:
+			removeOurs(cctx, cli, o.instance)
+			serr = errors.Join(serr, fmt.Errorf("%d containers were left behind (now removed): %s", len(left), strings.Join(left, ", ")))
+		}
+		if serr != nil {
+			err = errors.Join(err, serr, fmt.Errorf("server log tail:\n%s", srv.logs.tail(2000)))
+		}
+	}()
+	rep.Settings = settingsOf(o, srv.cfg)
+	api := newAPIClient(srv.url)
+	cold := &coldRunner{cli: cli, instance: o.instance}
+	tmp, err := os.MkdirTemp("", "codeexec-bench-floor")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	cacheDir, err := os.UserCacheDir()
+	if err != nil {
+		cacheDir = tmp
+	}
+	cacheDir = filepath.Join(cacheDir, "codeexec-bench")
+
+	before, err := srv.startHist(ctx)
+	if err != nil {
+		return err
+	}
+	versions, _ := srv.languages(ctx)
+	for _, name := range o.langs {
+		l := cfg.Languages[name]
+		lr := LangResult{Language: name, Image: l.Image}
+		for _, v := range versions {
+			if v.Name == name {
+				lr.Version = v.Version
+			}
+		}
+		if err := measureLang(ctx, o, srv, api, cold, l, cacheDir, tmp, &lr); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		rep.Languages = append(rep.Languages, lr)
+	}
+	after, err := srv.startHist(ctx)
+	if err != nil {
+		return err
+	}
+	for _, lr := range rep.Languages {
+		rf := Refill{Language: lr.Language, Direct: lr.refill}
+		d := after[lr.Language].sub(before[lr.Language])
+		rf.Containers = int(d.Count)
+		if d.Count > 0 {
+			rf.MeanMs = 1000 * d.Sum / float64(d.Count)
+			rf.P50Ms = 1000 * d.quantile(0.5)
+			rf.P90Ms = 1000 * d.quantile(0.9)
+		}
+		rep.Refill = append(rep.Refill, rf)
+	}
+
+	if err := sweep(ctx, o, srv, api, rep); err != nil {
+		return err
+	}
+
+	if err := srv.waitFull(ctx, time.Minute); err != nil {
+		return err
+	}
+	for _, par := range o.churnParallel {
+		logf("churn ceiling: %d parallel create+start+remove loops for %s", par, o.churnDur)
+		p, err := cold.churn(ctx, o.sweepLang, par, o.churnDur)
+		if err != nil {
+			return fmt.Errorf("churn: %w", err)
+		}
+		rep.Churn = append(rep.Churn, p)
+		if p.PerSecond > rep.ChurnCeiling {
+			rep.ChurnCeiling = p.PerSecond
+		}
+	}
+
+	rep.Machine.LoadEnd = loadAvg()
+	rep.Finished = time.Now().UTC()
+	rep.Targets = evaluateTargets(rep, o.sweepLang)
+	return writeReport(o.out, rep)
+}
+
+// startHist reads the container-start histograms from /metrics.
+func (s *server) startHist(ctx context.Context) (map[string]histogram, error) {
+	text, err := s.metrics(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("GET /metrics: %w", err)
+	}
+	return startHistograms(text)
+}
+
+// measureLang runs hello world sequentially through the API (the pool full before each request,
+// so this is the latency of an idle server), then as a fresh container, then on the host.
+func measureLang(ctx context.Context, o options, srv *server, api *apiClient, cold *coldRunner, l *config.Language,
+	cacheDir, tmp string, lr *LangResult) error {
+	code := hello[l.Name]
+	logf("%s: %d runs through the API", l.Name, o.runs)
+	var lat, inside, refill []float64
+	for i := 0; i < o.warmups+o.runs; i++ {
+		if err := srv.waitFull(ctx, time.Minute); err != nil {
+			return err
+		}
+		r := api.execute(ctx, l.Name, code)
+		if !r.ok {
+			return fmt.Errorf("API run %d: %s", i+1, r.err)
+		}
+		t0 := time.Now()
+		if err := srv.waitFull(ctx, time.Minute); err != nil {
+			return err
+		}
+		if i < o.warmups {
+			continue
+		}
+		lat = append(lat, ms(r.took))
+		inside = append(inside, r.runMs+r.compileMs)
+		refill = append(refill, ms(time.Since(t0)))
+	}
+	lr.API, lr.InSandbox = summarize(lat), summarize(inside)
+	lr.refill = summarize(refill)
+
+	logf("%s: %d runs as docker run --rm", l.Name, o.runs)
+	var total, toExit []float64
+	for i := 0; i < o.warmups+o.runs; i++ {
+		r, err := cold.run(ctx, l, code)
+		if err != nil {
+			return fmt.Errorf("docker run %d: %w", i+1, err)
+		}
+		if i >= o.warmups {
+			total, toExit = append(total, ms(r.total)), append(toExit, ms(r.toExit))
+		}
+	}
+	lr.Cold, lr.ColdToExit = summarize(total), summarize(toExit)
+
+	fp := planFloor(l, cacheDir)
+	lr.FloorVersion, lr.FloorDropped, lr.FloorMissing = fp.Version, fp.Dropped, fp.Missing
+	if fp.Missing == "" {
+		logf("%s: %d runs on the host (%s)", l.Name, o.runs, fp.Version)
+		var floor []float64
+		for i := 0; i < o.warmups+o.runs; i++ {
+			d, err := runFloor(ctx, fp, l, code, tmp)
+			if err != nil {
+				return fmt.Errorf("host run %d: %w", i+1, err)
+			}
+			if i >= o.warmups {
+				floor = append(floor, ms(d))
+			}
+		}
+		f := summarize(floor)
+		lr.Floor = &f
+	} else {
+		logf("%s: no host floor: %s", l.Name, fp.Missing)
+	}
+	lr.RatioAPICold = lr.API.P50 / lr.Cold.P50
+	if lr.Floor != nil {
+		d := lr.API.P50 - lr.Floor.P50
+		lr.APIMinusFloorMs = &d
+	}
+	return nil
+}
+
+// sweep runs the closed-loop concurrency points, then an open-loop run at half the rate
+// reached with 8 clients (or the largest point below), for the issue's "p99 at half that rate".
+func sweep(ctx context.Context, o options, srv *server, api *apiClient, rep *Report) error {
+	code := hello[o.sweepLang]
+	for _, c := range o.clients {
+		if err := srv.waitFull(ctx, time.Minute); err != nil {
+			return err
+		}
+		logf("sweep: %s, %d clients for %s", o.sweepLang, c, o.pointDur)
+		p := closedLoop(ctx, api, o.sweepLang, code, c, o.pointDur)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		rep.Sweep = append(rep.Sweep, p)
+	}
+	var ref *SweepPoint
+	for i := range rep.Sweep {
+		if rep.Sweep[i].Clients <= 8 {
+			ref = &rep.Sweep[i]
+		}
+	}
+	if ref == nil || ref.Throughput <= 0 {
+		return nil
+	}
+	rate := ref.Throughput / 2
+	if err := srv.waitFull(ctx, time.Minute); err != nil {
+		return err
+	}
+	logf("paced: %s at %.1f requests/s (half of %d clients) for %s", o.sweepLang, rate, ref.Clients, o.pointDur)
+	p := paced(ctx, api, o.sweepLang, code, rate, o.pointDur)
+	p.RefClients = ref.Clients
+	rep.Paced = &p
+	return ctx.Err()
+}

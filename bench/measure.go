@@ -1,0 +1,516 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/stdcopy"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/codeexec/codeexec/config"
+)
+
+// hello is the program each language runs; every one prints exactly "hello\n".
+var hello = map[string]string{
+	"python":     `print("hello")`,
+	"javascript": `console.log("hello")`,
+	"ruby":       `puts "hello"`,
+	"go":         "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"hello\") }\n",
+	"cpp":        "#include <iostream>\nint main() { std::cout << \"hello\" << std::endl; }\n",
+	"java":       "public class Main { public static void main(String[] a) { System.out.println(\"hello\"); } }\n",
+}
+
+const wantStdout = "hello\n"
+
+// ---- through the HTTP API ----
+
+// apiClient posts executions to the bench's own server.
+type apiClient struct {
+	url string
+	hc  *http.Client
+}
+
+func newAPIClient(url string) *apiClient {
+	tr := &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256, IdleConnTimeout: time.Minute}
+	return &apiClient{url: url, hc: &http.Client{Transport: tr, Timeout: 2 * time.Minute}}
+}
+
+// apiOutcome is one request as the client saw it.
+type apiOutcome struct {
+	took       time.Duration
+	code       int     // HTTP status, 0 when the request itself failed
+	ok         bool    // 200, status ok, stdout "hello\n"
+	err        string  // why not ok
+	retryAfter int     // seconds, from a 429
+	runMs      float64 // the run step's wall time measured by the agent inside the container
+	compileMs  float64 // the compile step's, for compiled languages
+}
+
+func (c *apiClient) execute(ctx context.Context, lang, code string) apiOutcome {
+	body, _ := json.Marshal(map[string]string{"language": lang, "code": code})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url+"/api/v1/execute", bytes.NewReader(body))
+	if err != nil {
+		return apiOutcome{err: err.Error()}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	start := time.Now()
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return apiOutcome{took: time.Since(start), err: err.Error()}
+	}
+	raw, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	o := apiOutcome{took: time.Since(start), code: resp.StatusCode}
+	if err != nil {
+		o.err = "reading the answer: " + err.Error()
+		return o
+	}
+	if resp.StatusCode != http.StatusOK {
+		o.retryAfter, _ = strconv.Atoi(resp.Header.Get("Retry-After"))
+		o.err = fmt.Sprintf("HTTP %d: %.200s", resp.StatusCode, raw)
+		return o
+	}
+	var ans struct {
+		Result struct {
+			Status     string  `json:"status"`
+			Stdout     string  `json:"stdout"`
+			Stderr     string  `json:"stderr"`
+			WallTimeMs float64 `json:"wallTimeMs"`
+			Compile    *struct {
+				WallTimeMs float64 `json:"wallTimeMs"`
+			} `json:"compile"`
+		} `json:"result"`
+	}
+	if err := json.Unmarshal(raw, &ans); err != nil {
+		o.err = fmt.Sprintf("answer is not JSON: %v: %.200s", err, raw)
+		return o
+	}
+	r := ans.Result
+	if r.Status != "ok" || r.Stdout != wantStdout {
+		o.err = fmt.Sprintf("status %q stdout %q stderr %.200q", r.Status, r.Stdout, r.Stderr)
+		return o
+	}
+	o.ok, o.runMs = true, r.WallTimeMs
+	if r.Compile != nil {
+		o.compileMs = r.Compile.WallTimeMs
+	}
+	return o
+}
+
+// ---- docker run --rm, over the Engine API ----
+
+// coldRunner runs a fresh container per execution, as a service without a pool would: create,
+// attach, start, wait, remove. Its flags are copied from a warm container of the server's own
+// pool (ContainerInspect), so the comparison stays fair whatever the pool's flags become.
+type coldRunner struct {
+	cli      *client.Client
+	instance string // the server's; our containers get instance+"-cold"
+	mu       sync.Mutex
+	specs    map[string]coldSpec
+	n        int
+}
+
+type coldSpec struct {
+	cfg  container.Config
+	host container.HostConfig
+}
+
+// spec returns the config and host config of one of the pool's containers for lang.
+func (c *coldRunner) spec(ctx context.Context, lang string) (coldSpec, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s, ok := c.specs[lang]; ok {
+		return s, nil
+	}
+	list, err := c.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(
+		filters.Arg("label", labelInstance+"="+c.instance), filters.Arg("label", labelLanguage+"="+lang))})
+	if err != nil {
+		return coldSpec{}, err
+	}
+	if len(list) == 0 {
+		return coldSpec{}, fmt.Errorf("no pool container of %s to copy the flags from", lang)
+	}
+	info, err := c.cli.ContainerInspect(ctx, list[0].ID)
+	if err != nil {
+		return coldSpec{}, err
+	}
+	s := coldSpec{cfg: *info.Config, host: *info.HostConfig}
+	s.cfg.Hostname, s.cfg.Domainname = "", ""
+	s.cfg.AttachStdin, s.cfg.OpenStdin, s.cfg.StdinOnce, s.cfg.Tty = false, false, false, false
+	s.cfg.Labels = map[string]string{labelInstance: c.instance + "-cold", labelLanguage: lang}
+	var env []string
+	for _, e := range s.cfg.Env {
+		if !strings.HasPrefix(e, "CODEEXEC_") { // the agent's settings; the script does the prepare itself
+			env = append(env, e)
+		}
+	}
+	s.cfg.Env = env
+	if c.specs == nil {
+		c.specs = map[string]coldSpec{}
+	}
+	c.specs[lang] = s
+	return s, nil
+}
+
+// coldScript is what the container runs: the language's own prepare, compile and run commands
+// from the config, on the code passed in the environment, in the same folder the agent uses.
+func coldScript(l *config.Language) string {
+	var b strings.Builder
+	b.WriteString("set -e\n")
+	if l.Prepare != "" {
+		b.WriteString(l.Prepare + "\n")
+	}
+	b.WriteString("mkdir -p /tmp/box && cd /tmp/box\n")
+	b.WriteString(`printf '%s' "$CODEEXEC_CODE" > ` + shQuote(l.Source) + "\n")
+	if l.Compiled() {
+		b.WriteString(shJoin(expand(l.Compile, l.Source)) + " >&2\n")
+	}
+	b.WriteString("exec " + shJoin(expand(l.Run, l.Source)) + "\n")
+	return b.String()
+}
+
+// expand fills the config's placeholders for a single-file program.
+func expand(argv []string, entry string) []string {
+	base := strings.TrimSuffix(path.Base(entry), path.Ext(entry))
+	out := make([]string, 0, len(argv))
+	for _, a := range argv {
+		if a == "{sources}" {
+			out = append(out, entry)
+			continue
+		}
+		a = strings.ReplaceAll(a, "{entry}", entry)
+		out = append(out, strings.ReplaceAll(a, "{entryBase}", base))
+	}
+	return out
+}
+
+func shQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+func shJoin(argv []string) string {
+	q := make([]string, len(argv))
+	for i, a := range argv {
+		q[i] = shQuote(a)
+	}
+	return strings.Join(q, " ")
+}
+
+// coldOutcome is one docker-run-style execution.
+type coldOutcome struct {
+	toExit time.Duration // create → the process exited and its output is read
+	total  time.Duration // … → removed, as `docker run --rm` returns
+}
+
+func (c *coldRunner) run(ctx context.Context, l *config.Language, code string) (coldOutcome, error) {
+	s, err := c.spec(ctx, l.Name)
+	if err != nil {
+		return coldOutcome{}, err
+	}
+	cfg, host := s.cfg, s.host
+	cfg.Entrypoint = []string{"/bin/sh", "-c"}
+	cfg.Cmd = []string{coldScript(l)}
+	cfg.Env = append(append([]string(nil), s.cfg.Env...), "CODEEXEC_CODE="+code)
+	c.mu.Lock()
+	c.n++
+	name := fmt.Sprintf("codeexec-%s-cold-%s-%d", c.instance, l.Name, c.n)
+	c.mu.Unlock()
+
+	start := time.Now()
+	created, err := c.cli.ContainerCreate(ctx, &cfg, &host, nil, nil, name)
+	if err != nil {
+		return coldOutcome{}, fmt.Errorf("create: %w", err)
+	}
+	removed := false
+	defer func() {
+		if !removed {
+			_ = c.cli.ContainerRemove(context.WithoutCancel(ctx), created.ID, container.RemoveOptions{Force: true})
+		}
+	}()
+	hj, err := c.cli.ContainerAttach(ctx, created.ID, container.AttachOptions{Stream: true, Stdout: true, Stderr: true})
+	if err != nil {
+		return coldOutcome{}, fmt.Errorf("attach: %w", err)
+	}
+	defer hj.Close()
+	var stdout, stderr bytes.Buffer
+	copied := make(chan error, 1)
+	go func() {
+		_, err := stdcopy.StdCopy(&stdout, &stderr, hj.Reader)
+		copied <- err
+	}()
+	waitC, waitErr := c.cli.ContainerWait(ctx, created.ID, container.WaitConditionNextExit)
+	if err := c.cli.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
+		return coldOutcome{}, fmt.Errorf("start: %w", err)
+	}
+	var exit int64
+	select {
+	case w := <-waitC:
+		exit = w.StatusCode
+	case err := <-waitErr:
+		return coldOutcome{}, fmt.Errorf("wait: %w", err)
+	case <-ctx.Done():
+		return coldOutcome{}, ctx.Err()
+	}
+	select {
+	case <-copied:
+	case <-time.After(5 * time.Second):
+		return coldOutcome{}, errors.New("output stream did not end after the container exited")
+	}
+	o := coldOutcome{toExit: time.Since(start)}
+	if err := c.cli.ContainerRemove(ctx, created.ID, container.RemoveOptions{Force: true}); err != nil {
+		return coldOutcome{}, fmt.Errorf("remove: %w", err)
+	}
+	removed = true
+	o.total = time.Since(start)
+	if exit != 0 || stdout.String() != wantStdout {
+		return o, fmt.Errorf("exit %d, stdout %q, stderr %.300q", exit, stdout.String(), stderr.String())
+	}
+	return o, nil
+}
+
+// ---- the engine's churn ceiling ----
+
+// ChurnPoint is the engine's create+start+remove rate with this many loops in parallel.
+type ChurnPoint struct {
+	Parallel   int     `json:"parallel"`
+	Seconds    float64 `json:"seconds"`
+	Cycles     int     `json:"cycles"`
+	Errors     int     `json:"errors"`
+	PerSecond  float64 `json:"perSecond"`
+	Cycle      Dist    `json:"cycle"`
+	FirstError string  `json:"firstError,omitempty"`
+}
+
+// churn loops create → start → remove (force) with the pool's own flags for lang, the container
+// running /bin/true, in `parallel` loops for dur: the most containers per second the engine can
+// turn over, which bounds a service that uses each container once.
+func (c *coldRunner) churn(ctx context.Context, lang string, parallel int, dur time.Duration) (ChurnPoint, error) {
+	s, err := c.spec(ctx, lang)
+	if err != nil {
+		return ChurnPoint{}, err
+	}
+	cfg, host := s.cfg, s.host
+	cfg.Entrypoint = []string{"/bin/true"}
+	cfg.Cmd = nil
+	p := ChurnPoint{Parallel: parallel}
+	var mu sync.Mutex
+	var cycles []float64
+	start := time.Now()
+	deadline := start.Add(dur)
+	var wg sync.WaitGroup
+	for w := 0; w < parallel; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; time.Now().Before(deadline) && ctx.Err() == nil; i++ {
+				t0 := time.Now()
+				name := fmt.Sprintf("codeexec-%s-churn-%d-%d-%d", c.instance, parallel, w, i)
+				err := func() error {
+					cr, err := c.cli.ContainerCreate(ctx, &cfg, &host, nil, nil, name)
+					if err != nil {
+						return fmt.Errorf("create: %w", err)
+					}
+					serr := c.cli.ContainerStart(ctx, cr.ID, container.StartOptions{})
+					rerr := c.cli.ContainerRemove(context.WithoutCancel(ctx), cr.ID, container.RemoveOptions{Force: true})
+					if serr != nil {
+						return fmt.Errorf("start: %w", serr)
+					}
+					if rerr != nil {
+						return fmt.Errorf("remove: %w", rerr)
+					}
+					return nil
+				}()
+				mu.Lock()
+				if err != nil {
+					p.Errors++
+					if p.FirstError == "" {
+						p.FirstError = err.Error()
+					}
+				} else {
+					cycles = append(cycles, ms(time.Since(t0)))
+				}
+				mu.Unlock()
+			}
+		}(w)
+	}
+	wg.Wait()
+	el := time.Since(start).Seconds()
+	p.Seconds, p.Cycles, p.Cycle = el, len(cycles), summarize(cycles)
+	p.PerSecond = float64(len(cycles)) / el
+	return p, ctx.Err()
+}
+
+// ---- the bare-host floor ----
+
+// floorPlan is how the language's own commands run on the host, if they can.
+type floorPlan struct {
+	steps   [][]string
+	env     []string
+	Version string   // first line of the host runtime's version
+	Dropped []string // image-only arguments left out on the host
+	Missing string   // why there is no floor
+}
+
+// planFloor adapts the config's commands to the host: the first word must be installed, and an
+// argument naming a file that only exists in the image (Java's CDS archive) is dropped. Paths
+// under /tmp in the environment (Go's build cache) move to a cache folder of the bench, which
+// the warm-up runs fill, as the image's pre-built cache is filled.
+func planFloor(l *config.Language, cacheDir string) floorPlan {
+	var fp floorPlan
+	var cmds [][]string
+	if l.Compiled() {
+		cmds = append(cmds, expand(l.Compile, l.Source))
+	}
+	cmds = append(cmds, expand(l.Run, l.Source))
+	for i, argv := range cmds {
+		last := i == len(cmds)-1
+		var kept []string
+		if !(last && strings.HasPrefix(argv[0], "./")) { // not the compiled program itself
+			bin, err := findBinary(argv[0])
+			if err != nil {
+				fp.Missing = argv[0] + " is not installed on the host"
+				return fp
+			}
+			kept = append(kept, bin)
+			argv = argv[1:]
+		}
+		for _, a := range argv {
+			if p := absPathIn(a); p != "" {
+				if _, err := os.Stat(p); err != nil {
+					fp.Dropped = append(fp.Dropped, a)
+					continue
+				}
+			}
+			kept = append(kept, a)
+		}
+		fp.steps = append(fp.steps, kept)
+	}
+	for _, e := range l.Env {
+		fp.env = append(fp.env, strings.ReplaceAll(e, "=/tmp/", "="+cacheDir+"/"))
+	}
+	fp.Version = hostVersion(fp.steps[0][0]) + " (" + fp.steps[0][0] + ")"
+	return fp
+}
+
+// findBinary looks a command up in PATH, preferring a real executable (ELF) over a wrapper
+// script: pyenv's shim for python3 is a bash script that would add ~130 ms to the floor.
+func findBinary(name string) (string, error) {
+	first, err := exec.LookPath(name)
+	if err != nil {
+		return "", err
+	}
+	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+		p := filepath.Join(dir, name)
+		f, err := os.Open(p)
+		if err != nil {
+			continue
+		}
+		magic := make([]byte, 4)
+		_, err = io.ReadFull(f, magic)
+		f.Close()
+		if fi, serr := os.Stat(p); err == nil && serr == nil && fi.Mode()&0o111 != 0 && string(magic) == "\x7fELF" {
+			return p, nil
+		}
+	}
+	return first, nil
+}
+
+// absPathIn returns the absolute path an argument names (/x or -opt=/x), or "".
+func absPathIn(a string) string {
+	if i := strings.LastIndex(a, "=/"); i >= 0 {
+		return a[i+1:]
+	}
+	if strings.HasPrefix(a, "/") {
+		return a
+	}
+	return ""
+}
+
+func hostVersion(bin string) string {
+	arg := "--version"
+	if filepath.Base(bin) == "go" {
+		arg = "version"
+	}
+	out, _ := exec.Command(bin, arg).CombinedOutput()
+	line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	return line
+}
+
+// runFloor writes the program into a fresh folder and runs the same commands on the host.
+func runFloor(ctx context.Context, fp floorPlan, l *config.Language, code, tmp string) (time.Duration, error) {
+	start := time.Now()
+	dir, err := os.MkdirTemp(tmp, l.Name)
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	if err := os.WriteFile(filepath.Join(dir, l.Source), []byte(code), 0o644); err != nil {
+		return 0, err
+	}
+	var out []byte
+	for _, argv := range fp.steps {
+		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), fp.env...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err = cmd.Output()
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w: %.300s", strings.Join(argv, " "), err, stderr.String())
+		}
+	}
+	took := time.Since(start)
+	if string(out) != wantStdout {
+		return 0, fmt.Errorf("stdout %q", out)
+	}
+	return took, nil
+}
+
+// ---- /metrics ----
+
+// startHistograms reads codeexec_container_start_seconds by language from a /metrics text.
+func startHistograms(text string) (map[string]histogram, error) {
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(strings.NewReader(text))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]histogram{}
+	fam, ok := fams["codeexec_container_start_seconds"]
+	if !ok {
+		return out, nil
+	}
+	for _, m := range fam.GetMetric() {
+		h := m.GetHistogram()
+		if h == nil {
+			continue
+		}
+		lang := ""
+		for _, lp := range m.GetLabel() {
+			if lp.GetName() == "language" {
+				lang = lp.GetValue()
+			}
+		}
+		hh := histogram{Count: h.GetSampleCount(), Sum: h.GetSampleSum(), Buckets: map[float64]uint64{}}
+		for _, b := range h.GetBucket() {
+			hh.Buckets[b.GetUpperBound()] = b.GetCumulativeCount()
+		}
+		out[lang] = hh
+	}
+	return out, nil
+}
