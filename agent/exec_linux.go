@@ -16,9 +16,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// snapDir keeps the files as they were after compiling, for runs after the first one.
-const snapDir = "/tmp/.codeexec-snap"
-
 // HideFromPeers makes this process non-dumpable: processes of the same user (the user's code) can
 // then neither ptrace it nor read its /proc/<pid>/fd or memory, so they cannot forge its answer.
 // As PID 1 of the container's PID namespace, it also cannot be killed from inside.
@@ -41,11 +38,14 @@ func Do(job *Job) *Result {
 			return res
 		}
 	}
+	var snap *snapshot
 	if len(job.Runs) > 1 {
-		if err := copyTree(Dir, snapDir); err != nil {
+		var err error
+		if snap, err = takeSnapshot(Dir); err != nil {
 			res.Error = fmt.Sprintf("saving the compiled files: %v", err)
 			return res
 		}
+		defer snap.close()
 	}
 	var kept []*spilled
 	defer func() {
@@ -55,7 +55,7 @@ func Do(job *Job) *Result {
 	}()
 	for i := range job.Runs {
 		if i > 0 {
-			if err := restoreFromSnapshot(); err != nil {
+			if err := snap.restore(Dir); err != nil {
 				res.Error = fmt.Sprintf("resetting the working files: %v", err)
 				return res
 			}
@@ -150,62 +150,6 @@ func writeFiles(files []File) error {
 		}
 	}
 	return nil
-}
-
-// restoreFromSnapshot empties /tmp (all the user can write) but the snapshot, then puts the
-// compiled files back in Dir.
-func restoreFromSnapshot() error {
-	entries, err := os.ReadDir("/tmp")
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		p := filepath.Join("/tmp", e.Name())
-		if p == snapDir {
-			continue
-		}
-		if err := os.RemoveAll(p); err != nil {
-			return err
-		}
-	}
-	return copyTree(snapDir, Dir)
-}
-
-func copyTree(src, dst string) error {
-	return filepath.Walk(src, func(p string, info os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		target := filepath.Join(dst, rel)
-		switch mode := info.Mode(); {
-		case mode.IsDir():
-			return os.MkdirAll(target, mode.Perm()|0o700)
-		case mode&os.ModeSymlink != 0:
-			link, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			return os.Symlink(link, target)
-		case mode.IsRegular():
-			in, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			defer in.Close()
-			out, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, mode.Perm())
-			if err != nil {
-				return err
-			}
-			if _, err := io.Copy(out, in); err != nil {
-				out.Close()
-				return err
-			}
-			return out.Close()
-		default:
-			return nil // fifos, sockets: not carried over
-		}
-	})
 }
 
 // capture collects stdout and stderr up to a shared byte cap.

@@ -578,6 +578,27 @@ func hostileIsolation(t *testing.T, s *Server, log *hostileLog) {
 			t.Errorf("a later run sees the files of an earlier one: %s", r.Str("stdout"))
 		}
 	}
+	// Judge mode: the tests of one submission share a container, yet each starts from the files
+	// as they were after compiling; what one test writes anywhere is gone in the next.
+	snap := "import os\nprint([os.path.exists(p) for p in " + pyList(paths) + "], sorted(os.listdir('.')), sorted(os.listdir('/tmp')))\n" +
+		"for p in " + pyList(paths) + ":\n    open(p, 'w').write('secret')\n" +
+		"for d in ['/tmp', '/tmp/box']:\n    for n in os.listdir(d):\n        p = os.path.join(d, n)\n        if os.path.isdir(p) and n != 'box':\n            try:\n                open(os.path.join(p, 'planted'), 'w').write('x')\n            except OSError:\n                pass\n"
+	begin := time.Now()
+	r = s.Post(t, "/api/v1/execute", map[string]any{"language": "python", "code": snap, "tests": []map[string]any{{"stdin": ""}, {"stdin": ""}, {"stdin": ""}}})
+	log.add("isolation between tests", "python", r.Str("status"), time.Since(begin))
+	if r.Code != 200 {
+		t.Fatalf("judge: HTTP %d %s", r.Code, r.Raw)
+	}
+	tests, _ := r.Result()["tests"].([]any)
+	if len(tests) != 3 {
+		t.Fatalf("judge: %s", r.Raw)
+	}
+	first := tests[0].(map[string]any)["stdout"]
+	for i, tr := range tests {
+		if out := tr.(map[string]any)["stdout"]; out != first || !strings.HasPrefix(out.(string), "[False, False, False] ['main.py']") {
+			t.Errorf("test %d saw what an earlier test wrote: %q (first test: %q)", i+1, out, first)
+		}
+	}
 	js := "const fs = require('fs'); console.log(" + pyList(paths) + ".map(p => fs.existsSync(p)).join(','))"
 	r = hostileRun(t, s, log, "isolation between runs", "javascript", js, nil)
 	if r.Str("stdout") != "false,false,false\n" {

@@ -1,0 +1,150 @@
+package agent
+
+import (
+	"archive/tar"
+	"bufio"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// snapshot keeps the working folder as it was after compiling, for the runs after the first, so
+// that each test run starts from the same files and nothing one run writes is seen by the next.
+//
+// It lives in a memfd, as a tar stream. Not in a folder under /tmp: the program runs as the
+// agent's user and could change anything there (a test run once wrote a file into the snapshot
+// folder and the next test found it). A memfd is reachable only through the descriptor of the
+// non-dumpable agent, which the program cannot open. Not in the agent's heap either: a forked
+// program's peak RSS starts at the agent's.
+type snapshot struct {
+	f *os.File
+}
+
+func takeSnapshot(dir string) (*snapshot, error) {
+	fd, err := unix.MemfdCreate("codeexec-snapshot", unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("memfd: %w", err)
+	}
+	s := &snapshot{f: os.NewFile(uintptr(fd), "codeexec-snapshot")}
+	buf := bufio.NewWriterSize(s.f, 64<<10)
+	tw := tar.NewWriter(buf)
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil || rel == "." {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		link := ""
+		switch mode := info.Mode(); {
+		case mode&fs.ModeSymlink != 0:
+			if link, err = os.Readlink(p); err != nil {
+				return err
+			}
+		case mode.IsDir(), mode.IsRegular():
+		default:
+			return nil // fifos, sockets: not carried over
+		}
+		hdr, err := tar.FileInfoHeader(info, link)
+		if err != nil {
+			return err
+		}
+		hdr.Name, hdr.Uname, hdr.Gname = rel, "", ""
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if !info.Mode().IsRegular() {
+			return nil
+		}
+		in, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		_, err = io.Copy(tw, in)
+		return err
+	})
+	if err == nil {
+		err = tw.Close()
+	}
+	if err == nil {
+		err = buf.Flush()
+	}
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// restore empties every place the program can write (/tmp, which holds the working folder, and
+// /dev/shm), then puts the snapshot's files back in dir. Every process of the last run is dead
+// by now (the agent killed and reaped them), so nothing races with it.
+func (s *snapshot) restore(dir string) error {
+	for _, top := range []string{"/tmp", "/dev/shm"} {
+		entries, err := os.ReadDir(top)
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			if err := os.RemoveAll(filepath.Join(top, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if _, err := s.f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	tr := tar.NewReader(bufio.NewReaderSize(s.f, 64<<10))
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dir, hdr.Name)
+		perm := hdr.FileInfo().Mode().Perm()
+		switch hdr.Typeflag {
+		case tar.TypeDir:
+			err = os.MkdirAll(target, perm|0o700)
+		case tar.TypeSymlink:
+			err = os.Symlink(hdr.Linkname, target)
+		case tar.TypeReg:
+			var out *os.File
+			out, err = os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, perm)
+			if err == nil {
+				_, err = io.Copy(out, tr)
+				if cerr := out.Close(); err == nil {
+					err = cerr
+				}
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (s *snapshot) close() {
+	if s != nil && s.f != nil {
+		s.f.Close()
+	}
+}
