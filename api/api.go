@@ -18,6 +18,7 @@ import (
 
 	"github.com/codeexec/codeexec/config"
 	"github.com/codeexec/codeexec/metrics"
+	"github.com/codeexec/codeexec/metrics/execlog"
 	"github.com/codeexec/codeexec/pool"
 	"github.com/codeexec/codeexec/runner"
 )
@@ -45,6 +46,8 @@ type Server struct {
 	OnExecuted func(req *runner.Request, res *runner.Result, saveMetric bool)
 	// limiter is the per-client rate limit of the execute endpoints; nil when off.
 	limiter *clientLimiter
+	// execLog serves the execution log endpoints; set by SetExecutionLog (executions.go).
+	execLog ExecutionLog
 }
 
 // New makes the API server.
@@ -67,6 +70,9 @@ func (s *Server) Handler() http.Handler {
 	route(http.MethodPost, "/api/v1/batch", s.rateLimited(s.batch))
 	route(http.MethodGet, "/api/v2/runtimes", s.pistonRuntimes)
 	route(http.MethodGet, "/api/v1/languages", s.languages)
+	route(http.MethodGet, "/api/v1/executions", s.listExecutions)
+	route(http.MethodGet, "/api/v1/executions/:jobId", s.getExecution)
+	route(http.MethodGet, "/api/v1/stats", s.stats)
 	route(http.MethodGet, "/health", s.health)
 	route(http.MethodGet, "/ready", s.ready)
 	r.Handler(http.MethodGet, "/metrics", s.metrics.Handler())
@@ -274,6 +280,10 @@ func errorStatus(err error) (code int, msg, retryAfter string) {
 	case errors.Is(err, runner.ErrOverloaded):
 		return http.StatusTooManyRequests, err.Error(), "1"
 	case errors.Is(err, runner.ErrUnavailable):
+		return http.StatusServiceUnavailable, err.Error(), "5"
+	case errors.Is(err, execlog.ErrNotFound):
+		return http.StatusNotFound, err.Error(), ""
+	case errors.Is(err, execlog.ErrUnavailable):
 		return http.StatusServiceUnavailable, err.Error(), "5"
 	}
 	return http.StatusInternalServerError, "internal error: " + err.Error(), ""

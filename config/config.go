@@ -22,7 +22,20 @@ type Config struct {
 	Server    Server               `yaml:"server"`
 	Pool      Pool                 `yaml:"pool"`
 	Judge     Judge                `yaml:"judge"`
+	ExecLog   ExecLog              `yaml:"execlog"`
 	Languages map[string]*Language `yaml:"languages"`
+}
+
+// ExecLog configures the execution log (requests with saveMetric). Defaults are filled by
+// package metrics/execlog, which owns their meaning.
+type ExecLog struct {
+	DB              string  `yaml:"db"`              // MongoDB URI; env DB overrides; empty: in memory
+	MemoryRecords   int     `yaml:"memoryRecords"`   // the in-memory store keeps the most recent N
+	RetentionDays   float64 `yaml:"retentionDays"`   // records older than this are deleted; < 0 keeps all
+	BufferSize      int     `yaml:"bufferSize"`      // records waiting for the database; past it they are dropped
+	BatchSize       int     `yaml:"batchSize"`       // most records per insert
+	MaxTextBytes    int     `yaml:"maxTextBytes"`    // code and output are cut to this many bytes each
+	StatsMaxRecords int     `yaml:"statsMaxRecords"` // GET /api/v1/stats reads at most this many recent records
 }
 
 // Server holds HTTP and admission settings.

@@ -18,6 +18,7 @@ import (
 	"github.com/codeexec/codeexec/api"
 	"github.com/codeexec/codeexec/config"
 	"github.com/codeexec/codeexec/metrics"
+	"github.com/codeexec/codeexec/metrics/execlog"
 	"github.com/codeexec/codeexec/pool"
 	"github.com/codeexec/codeexec/runner"
 )
@@ -77,6 +78,17 @@ func run(configPath string) error {
 	}
 
 	m := metrics.New()
+	// The execution log: MongoDB when DB (or execlog.db) is set, else memory. A database that is
+	// down now is not fatal: records wait in the writer's buffer until it answers.
+	xctx, xcancel := context.WithTimeout(context.Background(), 2*time.Second)
+	xlog, err := execlog.Open(xctx, cfg.ExecLog, os.Getenv("DB"), log)
+	xcancel()
+	if err != nil {
+		return err
+	}
+	if err := xlog.Register(m.Registry); err != nil {
+		return err
+	}
 	targets := map[string]int{}
 	for name, l := range cfg.Languages {
 		targets[name] = l.PoolSize
@@ -86,6 +98,7 @@ func run(configPath string) error {
 	m.WatchPools(pools)
 	run := runner.New(cfg, pools, &logObserver{Metrics: m, log: log}, log)
 	srv := api.New(cfg, run, pools, engine, m, log)
+	srv.SetExecutionLog(xlog)
 
 	addr := net.JoinHostPort(cfg.Server.Listen, strconv.Itoa(cfg.Server.Port))
 	ln, err := net.Listen("tcp", addr)
@@ -94,9 +107,7 @@ func run(configPath string) error {
 		return err
 	}
 	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	if os.Getenv("DB") != "" {
-		log.Info("DB is set; the execution log is not part of this build yet, records are not stored")
-	}
+	log.Info("execution log", "store", xlog.Database)
 	log.Info("listening", "addr", ln.Addr().String(), "instance", cfg.Instance, "languages", cfg.LanguageNames())
 
 	serveErr := make(chan error, 1)
@@ -106,6 +117,7 @@ func run(configPath string) error {
 	select {
 	case err := <-serveErr:
 		_ = pools.Close(context.Background())
+		_ = xlog.Close(context.Background())
 		return err
 	case s := <-sig:
 		log.Info("shutting down", "signal", s.String())
@@ -115,6 +127,12 @@ func run(configPath string) error {
 	defer shutCancel()
 	if err := httpSrv.Shutdown(shutCtx); err != nil {
 		log.Warn("in-flight requests did not finish in time", "err", err)
+	}
+	// Every execution has been handed to the log; write what is still buffered.
+	flushCtx, flushCancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer flushCancel()
+	if err := xlog.Close(flushCtx); err != nil {
+		log.Warn("execution log: flush at shutdown incomplete", "pending", xlog.Pending(), "err", err)
 	}
 	if err := pools.Close(shutCtx); err != nil {
 		log.Warn("closing pools", "err", err)
