@@ -1,0 +1,107 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+)
+
+// faultEngine is the fake engine with the faults of an engine that goes away: removals fail
+// while removeFails is set, and containers can lose their line to the agent.
+type faultEngine struct {
+	*fakeEngine
+	removeFails atomic.Bool
+	removeCalls atomic.Int32
+}
+
+// lossy is a container that can lose its attach connection.
+type lossy struct {
+	id   string
+	gone atomic.Bool
+}
+
+func (l *lossy) ID() string { return l.id }
+func (l *lossy) Lost() bool { return l.gone.Load() }
+
+func (e *faultEngine) Start(ctx context.Context, lang string) (Container, error) {
+	c, err := e.fakeEngine.Start(ctx, lang)
+	if err != nil {
+		return nil, err
+	}
+	return &lossy{id: c.ID()}, nil
+}
+
+func (e *faultEngine) Remove(ctx context.Context, c Container) error {
+	e.removeCalls.Add(1)
+	if e.removeFails.Load() {
+		return errors.New("cannot connect to the Docker daemon")
+	}
+	return e.fakeEngine.Remove(ctx, c)
+}
+
+func (e *faultEngine) isLive(id string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.live[id]
+}
+
+func TestReleaseRetriesWhileTheEngineIsAway(t *testing.T) {
+	e := &faultEngine{fakeEngine: newFake()}
+	p := newPool(t, e, 1)
+	c, err := p.Claim(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.removeFails.Store(true)
+	p.Release(c)
+	eventually(t, "removal tried again", func() bool { return e.removeCalls.Load() >= 3 })
+	if !e.isLive(c.ID()) {
+		t.Fatal("removed while the engine was away")
+	}
+	e.removeFails.Store(false)
+	eventually(t, "removed once the engine is back", func() bool { return !e.isLive(c.ID()) })
+}
+
+func TestLostWarmContainersAreReplaced(t *testing.T) {
+	e := &faultEngine{fakeEngine: newFake()}
+	p := newPool(t, e, 2)
+	eventually(t, "pool full", func() bool { return p.Ready() == 2 })
+	// The warm containers' connections die (the engine restarted) while nobody claims.
+	var old []*lossy
+	p.mu.Lock()
+	for len(p.ready) > 0 {
+		old = append(old, (<-p.ready).(*lossy))
+	}
+	for _, c := range old {
+		c.gone.Store(true)
+		p.ready <- c
+	}
+	p.mu.Unlock()
+	// Without any claim, the pool drops them and starts new ones.
+	eventually(t, "lost containers removed", func() bool { return !e.isLive(old[0].id) && !e.isLive(old[1].id) })
+	eventually(t, "replaced", func() bool { return p.Ready() == 2 })
+	c, err := p.Claim(context.Background())
+	if err != nil || c.(*lossy).Lost() {
+		t.Fatalf("claim after the loss: %v %v", c, err)
+	}
+	p.Release(c)
+}
+
+func TestClaimSkipsALostContainer(t *testing.T) {
+	e := &faultEngine{fakeEngine: newFake()}
+	p := newPool(t, e, 2)
+	eventually(t, "pool full", func() bool { return p.Ready() == 2 })
+	// Mark one lost between sweeps: whichever the claim meets first, it returns a live one.
+	p.mu.Lock()
+	a, b := (<-p.ready).(*lossy), (<-p.ready).(*lossy)
+	a.gone.Store(true)
+	p.ready <- a
+	p.ready <- b
+	p.mu.Unlock()
+	c, err := p.Claim(context.Background())
+	if err != nil || c.ID() != b.id {
+		t.Fatalf("claimed %v (%v), want the live %s", c, err, b.id)
+	}
+	p.Release(c)
+}
