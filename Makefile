@@ -30,14 +30,20 @@ test: build images test-unit test-integration
 test-unit:
 	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
 
-# Real engine, real containers, real HTTP (build tag integration).
-test-integration:
+# Real engine, real containers, real HTTP (build tag integration). The execution log's tests
+# also run bin/ferretdb, a real MongoDB wire protocol server.
+test-integration: bin/ferretdb
 	$(GO) test -tags integration -count=1 -timeout 15m ./e2e/...
 
 # Latency and throughput report (bench/README.md): starts its own server, ~10 minutes, writes
 # bench/results/latest/{report.md,report.json,chart.svg}. BENCH_FLAGS passes options (-runs 50).
 bench: build images
 	$(GO) run ./bench -config $(CONFIG) $(BENCH_FLAGS)
+
+# FerretDB v1.24.2 with its SQLite backend (tools/ferretdb: its own module, so the server does
+# not depend on it): `bin/ferretdb -listen 127.0.0.1:27017 -dir DATA` serves DB=mongodb://127.0.0.1:27017/codeexec.
+bin/ferretdb: FORCE
+	cd tools/ferretdb && $(GO) build -o ../../bin/ferretdb .
 
 clean:
 	rm -rf bin
