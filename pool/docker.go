@@ -182,6 +182,7 @@ func (d *Docker) Start(ctx context.Context, lang string) (Container, error) {
 	name := fmt.Sprintf("codeexec-%s-%s-%s", d.instance, lang, uuid.NewString()[:8])
 	created, err := d.cli.ContainerCreate(ctx, cfg, host, nil, nil, name)
 	if err != nil {
+		d.removeFailedCreate(ctx, name, err)
 		return nil, fmt.Errorf("create: %w", err)
 	}
 	b := &Box{id: created.ID, docker: d}

@@ -3,6 +3,7 @@ package pool
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -71,6 +72,16 @@ func (d *Docker) removeFailedStart(ctx context.Context, b *Box) {
 				"container", shortID(b), "err", err)
 		}
 	}()
+}
+
+// removeFailedCreate removes, by name, a container whose create call failed after the request
+// reached the engine: the engine may have created it and the answer been lost (the connection
+// broke). When the client could not even connect, nothing was sent and there is nothing to do.
+func (d *Docker) removeFailedCreate(ctx context.Context, name string, err error) {
+	if strings.Contains(err.Error(), "Cannot connect to the Docker daemon") {
+		return
+	}
+	d.removeFailedStart(ctx, &Box{id: name, docker: d})
 }
 
 // dropLost removes warm containers whose line to the agent died, so that /ready and the pool
