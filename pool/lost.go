@@ -84,6 +84,21 @@ func (d *Docker) removeFailedCreate(ctx context.Context, name string, err error)
 	d.removeFailedStart(ctx, &Box{id: name, docker: d})
 }
 
+// failFastAfter is how many starts in a row must fail before a claim stops waiting for one.
+const failFastAfter = 3
+
+// engineDown returns the last start error when no warm container is left and the last
+// failFastAfter starts all failed: the engine is down, and a request should get its 503 (with
+// Retry-After) now rather than after the whole claim wait.
+func (p *Pool) engineDown() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.ready) > 0 || p.failures < failFastAfter {
+		return nil
+	}
+	return p.lastErr
+}
+
 // dropLost removes warm containers whose line to the agent died, so that /ready and the pool
 // count only containers that can take a job, and the refill replaces them at once.
 func (p *Pool) dropLost() {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // faultEngine is the fake engine with the faults of an engine that goes away: removals fail
@@ -102,6 +103,37 @@ func TestClaimSkipsALostContainer(t *testing.T) {
 	c, err := p.Claim(context.Background())
 	if err != nil || c.ID() != b.id {
 		t.Fatalf("claimed %v (%v), want the live %s", c, err, b.id)
+	}
+	p.Release(c)
+}
+
+func TestClaimFailsFastWhileStartsFail(t *testing.T) {
+	e := newFake()
+	e.setFail(errors.New("cannot connect to the Docker daemon"))
+	// A claim wait far longer than the test: the claim must give up because starts fail.
+	p := New(e, Options{Lang: "py", Target: 1, ClaimWait: time.Hour, Logger: quiet,
+		Backoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond})
+	defer p.Close(context.Background())
+	done := make(chan error, 1)
+	go func() { _, err := p.Claim(context.Background()); done <- err }()
+	var err error
+	eventually(t, "claim gave up", func() bool {
+		select {
+		case err = <-done:
+			return true
+		default:
+			return false
+		}
+	})
+	if !errors.Is(err, ErrNoContainer) {
+		t.Fatalf("err = %v, want ErrNoContainer", err)
+	}
+	// Once the engine is back, claims wait for (and get) a container again.
+	e.setFail(nil)
+	eventually(t, "refilled", func() bool { return p.Ready() == 1 })
+	c, err := p.Claim(context.Background())
+	if err != nil {
+		t.Fatal(err)
 	}
 	p.Release(c)
 }

@@ -150,8 +150,14 @@ func (p *Pool) Claim(ctx context.Context) (Container, error) {
 	begin := time.Now()
 	timer := time.NewTimer(p.opt.ClaimWait)
 	defer timer.Stop()
+	// While starts keep failing (the engine is down) there is no point in waiting: see engineDown.
+	recheck := time.NewTicker(50 * time.Millisecond)
+	defer recheck.Stop()
 	for {
 		var c Container
+		if err := p.engineDown(); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrNoContainer, err)
+		}
 		select {
 		case c = <-p.ready:
 		case <-ctx.Done():
@@ -163,6 +169,8 @@ func (p *Pool) Claim(ctx context.Context) (Container, error) {
 			return nil, ErrNoContainer
 		case <-p.ctx.Done():
 			return nil, ErrClosed
+		case <-recheck.C:
+			continue
 		}
 		p.poke() // refill right away, before the pool runs dry
 		if lost(c) {
