@@ -817,6 +817,8 @@ func hostileBadRequests(t *testing.T, s *Server, log *hostileLog) {
 		{"memory below min", "POST", "/api/v1/execute", map[string]any{"language": "python", "code": "x", "memoryLimitMb": 1}, 400, "at least"},
 		{"stdin too large", "POST", "/api/v1/execute", map[string]any{"language": "python", "code": "x", "stdin": strings.Repeat("s", 2<<20+1)}, 400, "stdin is"},
 		{"NUL in args", "POST", "/api/v1/execute", map[string]any{"language": "python", "code": "x", "args": []string{"a\x00b"}}, 400, "NUL"},
+		{"too many args", "POST", "/api/v1/execute", map[string]any{"language": "python", "code": "x", "args": make([]string, 600000)}, 400, "the limits are"},
+		{"huge arg", "POST", "/api/v1/execute", map[string]any{"language": "python", "code": "x", "args": []string{strings.Repeat("b", 3<<20)}}, 400, "the limits are"},
 		{"too many tests", "POST", "/api/v1/execute", map[string]any{"language": "python", "code": "x", "tests": tests}, 400, "the limit is 100"},
 		{"huge body", "POST", "/api/v1/execute", `{"language": "python", "code": "` + strings.Repeat("x", 32<<20) + `"}`, 413, "larger than"},
 		{"too many files", "POST", "/api/v2/execute", map[string]any{"language": "python", "files": many}, 400, "the limit is 64"},

@@ -70,6 +70,12 @@ type plan struct {
 // minMemoryMB is the least memory a request may ask for; runtimes fail in odd ways below it.
 const minMemoryMB = 32
 
+// maxArgs and maxArgBytes bound the command-line arguments of a run, well inside what exec allows.
+const (
+	maxArgs     = 1024
+	maxArgBytes = 64 << 10
+)
+
 func (r *Runner) plan(req *Request) (*plan, error) {
 	if req.Language == "" {
 		return nil, inputErr("language is required")
@@ -131,10 +137,17 @@ func (r *Runner) plan(req *Request) (*plan, error) {
 			return nil, inputErr("tests[%d].stdin is %d bytes; the limit is %d", i, len(t.Stdin), srv.MaxStdinBytes)
 		}
 	}
+	argBytes := 0
 	for _, a := range req.Args {
 		if strings.ContainsRune(a, 0) {
 			return nil, inputErr("args must not contain NUL bytes")
 		}
+		argBytes += len(a) + 1
+	}
+	// Past the kernel's limits (128 KiB per argument, about 2 MiB for all with the environment)
+	// the program cannot even start; say so instead of answering a run that failed.
+	if len(req.Args) > maxArgs || argBytes > maxArgBytes {
+		return nil, inputErr("args: %d arguments, %d bytes; the limits are %d arguments and %d bytes together", len(req.Args), argBytes, maxArgs, maxArgBytes)
 	}
 
 	p := &plan{lang: lang, memoryBytes: memMB << 20, compare: compare, tests: req.Tests}

@@ -64,6 +64,9 @@ func TestPlanValidation(t *testing.T) {
 		{"memory above max", Request{Language: "python", Files: []File{py("a.py", true)}, MemoryLimitMB: 257}, "above the maximum"},
 		{"memory below min", Request{Language: "java", Files: []File{py("Main.java", true)}, MemoryLimitMB: 8}, "at least"},
 		{"bad compare", Request{Language: "python", Files: []File{py("a.py", true)}, Compare: "fuzzy"}, "compare must be"},
+		{"many args", Request{Language: "python", Files: []File{py("a.py", true)}, Args: make([]string, 1025)}, "the limits are 1024 arguments"},
+		{"long args", Request{Language: "python", Files: []File{py("a.py", true)}, Args: []string{strings.Repeat("a", 64<<10)}}, "65537 bytes"},
+		{"args at the limits", Request{Language: "python", Files: []File{py("a.py", true)}, Args: []string{strings.Repeat("a", 64<<10-1)}}, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
