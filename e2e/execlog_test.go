@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net"
@@ -24,6 +25,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/codeexec/codeexec/metrics/execlog"
 )
 
 // The execution log (issue 6): saveMetric executions stored in memory by default, or through
@@ -472,6 +475,96 @@ func TestExecLogFerretDB(t *testing.T) {
 	}
 	if rb == nil || rb["count"] != 1.0 {
 		t.Errorf("stats ruby = %v, want the one recent record", rb)
+	}
+}
+
+// TestExecLogDropsWhenBufferFull: with FerretDB down and a buffer of 2, records beyond what the
+// buffer holds are dropped, each one logged and counted; the others arrive once it is back. The
+// read endpoints answer 503 while the database is away.
+func TestExecLogDropsWhenBufferFull(t *testing.T) {
+	f := startFerret(t)
+	coll := f.collection(t)
+	s := StartServer(t, ServerOptions{Languages: []string{"python"}, Env: []string{"DB=" + f.URI()},
+		Edit: func(cfg map[string]any) { cfg["execlog"].(map[string]any)["bufferSize"] = 2 }})
+	first := s.Execute(t, "python", "print(0)", map[string]any{"saveMetric": true})
+	waitFor(t, 30*time.Second, "the first record stored", func() bool { return storedJobIDs(t, coll)[first.Str("jobId")] == 1 })
+
+	f.kill()
+	r := s.Get(t, "/api/v1/executions?limit=1")
+	wantError(t, r, 503, "unavailable")
+	if r.Header.Get("Retry-After") == "" {
+		t.Errorf("503 without Retry-After")
+	}
+	var ids []string
+	for i := 1; i <= 6; i++ {
+		ids = append(ids, s.Execute(t, "python", fmt.Sprintf("print(%d)", i), map[string]any{"saveMetric": true}).Str("jobId"))
+	}
+	dropped := metricValue(t, s, "codeexec_execlog_dropped_records_total")
+	// The writer holds the batch it is retrying (1 record, or 2 if the second came before it woke
+	// up) and the buffer holds 2 more: 3 (or 2) of the 6 are dropped.
+	if dropped < 2 || dropped > 3 {
+		t.Errorf("dropped = %v, want 3 (or 2) of 6 with a buffer of 2", dropped)
+	}
+	f.start(t)
+	s.Stop(t) // flushes
+	stored := storedJobIDs(t, coll)
+	kept := 0
+	for _, id := range ids {
+		switch stored[id] {
+		case 1:
+			kept++
+		case 0:
+			if !strings.Contains(s.Logs(), "jobId="+id) {
+				t.Errorf("dropped record %s is not in the log", id)
+			}
+		default:
+			t.Errorf("%s stored %d times", id, stored[id])
+		}
+	}
+	if kept+int(dropped) != len(ids) {
+		t.Errorf("%d stored + %v dropped != %d executions", kept, dropped, len(ids))
+	}
+}
+
+// TestExecLogMongoStore checks the store's own contract against FerretDB with the real driver:
+// a batch inserted again (a retry after a lost answer) stores nothing twice and is no error.
+func TestExecLogMongoStore(t *testing.T) {
+	f := startFerret(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st, err := execlog.OpenMongo(ctx, f.URI())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close(ctx)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	var recs []execlog.Record
+	for i := range 5 {
+		recs = append(recs, execlog.Record{JobID: fmt.Sprintf("job-%d", i), Language: "go", Status: "ok", Created: now.Add(time.Duration(i) * time.Hour)})
+	}
+	if err := st.Insert(ctx, recs[:3]); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Insert(ctx, recs); err != nil { // 0-2 again, 3-4 new
+		t.Fatalf("insert with duplicates: %v", err)
+	}
+	got := storedJobIDs(t, f.collection(t))
+	if len(got) != 5 {
+		t.Errorf("stored %v, want job-0..4 once each", got)
+	}
+	for id, n := range got {
+		if n != 1 {
+			t.Errorf("%s stored %d times", id, n)
+		}
+	}
+	if _, err := st.Get(ctx, "nope"); !errors.Is(err, execlog.ErrNotFound) {
+		t.Errorf("Get(missing) = %v, want ErrNotFound", err)
+	}
+	if l, _ := st.List(ctx, execlog.Query{Limit: 2}); len(l) != 2 || l[0].JobID != "job-4" || !l[0].Created.Equal(recs[4].Created) {
+		t.Errorf("List newest first = %v", l)
+	}
+	if n, err := st.DeleteBefore(ctx, now.Add(150*time.Minute)); err != nil || n != 3 {
+		t.Errorf("DeleteBefore = %d, %v; want 3", n, err)
 	}
 }
 
