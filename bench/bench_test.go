@@ -77,10 +77,14 @@ codeexec_container_start_seconds_bucket{language="python",le="+Inf"} 4
 codeexec_container_start_seconds_sum{language="python"} 1.1
 codeexec_container_start_seconds_count{language="python"} 4
 `
-	hs, err := startHistograms(text)
+	sc, err := parseScrape(text, metricStart, metricClaim)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(sc[metricClaim]) != 0 {
+		t.Errorf("claim histogram should be empty: %+v", sc[metricClaim])
+	}
+	hs := sc[metricStart]
 	h, ok := hs["python"]
 	if !ok || h.Count != 4 || h.Sum != 1.1 || h.Buckets[.2] != 3 {
 		t.Fatalf("got %+v", hs)

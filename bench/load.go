@@ -18,6 +18,27 @@ type SweepPoint struct {
 	Throughput float64 `json:"throughputPerSecond"`
 	Latency    Dist    `json:"latency"` // of the OK answers
 	FirstError string  `json:"firstError,omitempty"`
+	// What the pool did meanwhile, from /metrics: what bounds the throughput when the pool
+	// cannot refill as fast as requests claim.
+	Started       int     `json:"containersStarted"`
+	StartsPerSec  float64 `json:"startsPerSecond"`
+	StartMeanMs   float64 `json:"startMeanMs"`
+	ClaimWaitMean float64 `json:"claimWaitMeanMs"`
+	ClaimWaitP90  float64 `json:"claimWaitP90MsFromBuckets"`
+}
+
+func (p *SweepPoint) poolDuring(before, after scrape, lang string) {
+	st := after[metricStart][lang].sub(before[metricStart][lang])
+	p.Started = int(st.Count)
+	p.StartsPerSec = float64(st.Count) / p.Seconds
+	if st.Count > 0 {
+		p.StartMeanMs = 1000 * st.Sum / float64(st.Count)
+	}
+	cw := after[metricClaim][lang].sub(before[metricClaim][lang])
+	if cw.Count > 0 {
+		p.ClaimWaitMean = 1000 * cw.Sum / float64(cw.Count)
+		p.ClaimWaitP90 = 1000 * cw.quantile(0.9)
+	}
 }
 
 // tally collects outcomes from concurrent clients.

@@ -58,11 +58,22 @@ func main() {
 	flag.BoolVar(&o.smoke, "smoke", false, "a quick run that proves the tool works: 3 runs, short points, python only unless -langs")
 	flag.Parse()
 	if o.smoke {
-		o.runs, o.warmups, o.pointDur, o.churnDur = 3, 1, time.Second, time.Second
-		clients, churnPar, o.sweepPool = "1,2", "1,2", 2
-		if langs == "" {
-			langs = o.sweepLang
+		// Small defaults; a flag given on the command line still wins.
+		set := map[string]bool{}
+		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		def := func(name string, apply func()) {
+			if !set[name] {
+				apply()
+			}
 		}
+		def("runs", func() { o.runs = 3 })
+		def("warmups", func() { o.warmups = 1 })
+		def("duration", func() { o.pointDur = time.Second })
+		def("churn-duration", func() { o.churnDur = time.Second })
+		def("clients", func() { clients = "1,2" })
+		def("churn-parallel", func() { churnPar = "1,2" })
+		def("sweep-pool", func() { o.sweepPool = 2 })
+		def("langs", func() { langs = o.sweepLang })
 	}
 	var err error
 	if o.clients, err = intList(clients); err != nil {
@@ -186,7 +197,7 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	cacheDir = filepath.Join(cacheDir, "codeexec-bench")
 
-	before, err := srv.startHist(ctx)
+	before, err := srv.scrape(ctx)
 	if err != nil {
 		return err
 	}
@@ -204,13 +215,13 @@ func run(ctx context.Context, o options) (err error) {
 		}
 		rep.Languages = append(rep.Languages, lr)
 	}
-	after, err := srv.startHist(ctx)
+	after, err := srv.scrape(ctx)
 	if err != nil {
 		return err
 	}
 	for _, lr := range rep.Languages {
 		rf := Refill{Language: lr.Language, Direct: lr.refill}
-		d := after[lr.Language].sub(before[lr.Language])
+		d := after[metricStart][lr.Language].sub(before[metricStart][lr.Language])
 		rf.Containers = int(d.Count)
 		if d.Count > 0 {
 			rf.MeanMs = 1000 * d.Sum / float64(d.Count)
@@ -245,13 +256,13 @@ func run(ctx context.Context, o options) (err error) {
 	return writeReport(o.out, rep)
 }
 
-// startHist reads the container-start histograms from /metrics.
-func (s *server) startHist(ctx context.Context) (map[string]histogram, error) {
+// scrape reads the pool's histograms from /metrics.
+func (s *server) scrape(ctx context.Context) (scrape, error) {
 	text, err := s.metrics(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("GET /metrics: %w", err)
 	}
-	return startHistograms(text)
+	return parseScrape(text, metricStart, metricClaim)
 }
 
 // measureLang runs hello world sequentially through the API (the pool full before each request,
@@ -332,10 +343,19 @@ func sweep(ctx context.Context, o options, srv *server, api *apiClient, rep *Rep
 			return err
 		}
 		logf("sweep: %s, %d clients for %s", o.sweepLang, c, o.pointDur)
+		before, err := srv.scrape(ctx)
+		if err != nil {
+			return err
+		}
 		p := closedLoop(ctx, api, o.sweepLang, code, c, o.pointDur)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		after, err := srv.scrape(ctx)
+		if err != nil {
+			return err
+		}
+		p.poolDuring(before, after, o.sweepLang)
 		rep.Sweep = append(rep.Sweep, p)
 	}
 	var ref *SweepPoint

@@ -21,6 +21,7 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
@@ -483,17 +484,33 @@ func runFloor(ctx context.Context, fp floorPlan, l *config.Language, code, tmp s
 
 // ---- /metrics ----
 
-// startHistograms reads codeexec_container_start_seconds by language from a /metrics text.
-func startHistograms(text string) (map[string]histogram, error) {
+// The server's histograms the bench reads, by language.
+const (
+	metricStart = "codeexec_container_start_seconds" // create, attach, start, warm-up, pause
+	metricClaim = "codeexec_pool_claim_wait_seconds" // waiting for a warm container, unpause included
+)
+
+// scrape holds the histograms of one /metrics text: name → language → histogram.
+type scrape map[string]map[string]histogram
+
+// parseScrape reads the named histograms, by their language label, from a /metrics text.
+func parseScrape(text string, names ...string) (scrape, error) {
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := p.TextToMetricFamilies(strings.NewReader(text))
 	if err != nil {
 		return nil, err
 	}
+	out := scrape{}
+	for _, name := range names {
+		out[name] = byLanguage(fams[name])
+	}
+	return out, nil
+}
+
+func byLanguage(fam *dto.MetricFamily) map[string]histogram {
 	out := map[string]histogram{}
-	fam, ok := fams["codeexec_container_start_seconds"]
-	if !ok {
-		return out, nil
+	if fam == nil {
+		return out
 	}
 	for _, m := range fam.GetMetric() {
 		h := m.GetHistogram()
@@ -512,5 +529,5 @@ func startHistograms(text string) (map[string]histogram, error) {
 		}
 		out[lang] = hh
 	}
-	return out, nil
+	return out
 }

@@ -372,10 +372,15 @@ func markdown(r *Report) string {
 	p("Closed loop: each client sends its next request when the previous answer arrives, %.0f s per point. "+
 		"Pool size %v, server %v.\n\n", r.Settings.PointSeconds, r.Settings.PoolSizes[r.Settings.SweepLanguage],
 		compactMap(r.Settings.Server, "maxConcurrent", "queueLength", "queueWaitMs"))
-	p("| clients | requests | ok | 429 | errors | throughput /s | p50 ms | p99 ms | vs churn ceiling |\n|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	p("Each execution uses up one container, so the pool must start containers as fast as requests come: " +
+		"*starts/s*, *start ms* (mean create-to-paused time) and *claim wait* (mean time a request waited for a warm " +
+		"container) come from the server's `/metrics` over the same interval and show what bounds the throughput.\n\n")
+	p("| clients | requests | ok | 429 | errors | throughput /s | p50 ms | p99 ms | vs churn ceiling | starts/s | start ms | claim wait ms |\n" +
+		"|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, s := range r.Sweep {
-		p("| %d | %d | %d | %d | %d | %s | %s | %s | %s |\n", s.Clients, s.Requests, s.OK, s.Rejected, s.Errors,
-			f1(s.Throughput), f1(s.Latency.P50), f1(s.Latency.P99), pct(s.Throughput, r.ChurnCeiling))
+		p("| %d | %d | %d | %d | %d | %s | %s | %s | %s | %s | %s | %s |\n", s.Clients, s.Requests, s.OK, s.Rejected, s.Errors,
+			f1(s.Throughput), f1(s.Latency.P50), f1(s.Latency.P99), pct(s.Throughput, r.ChurnCeiling),
+			f1(s.StartsPerSec), f1(s.StartMeanMs), f1(s.ClaimWaitMean))
 	}
 	for _, s := range r.Sweep {
 		if s.FirstError != "" {

@@ -48,7 +48,7 @@ func (s *svg) legend(x, y float64, items [][2]string) {
 
 func chart(r *Report) []byte {
 	rowH := 3*14 + 14.0
-	top := 70.0
+	top := 84.0
 	p1H := float64(len(r.Languages))*rowH + 40
 	p2Top := top + p1H + 60
 	p2H := 260.0
@@ -73,14 +73,26 @@ func chart(r *Report) []byte {
 // latencyByLanguage: per language, three bars (floor, API p50, docker run p50) on a log scale,
 // since the values span from ~10 ms to over a second.
 func latencyByLanguage(s *svg, r *Report, top, rowH float64) {
-	s.text(20, top-22, "start", "14", "#000", "Latency by language, p50 (ms, log scale)")
-	s.legend(420, top-22, [][2]string{{"host floor", colFloor}, {"API (warm pool)", colAPI}, {"docker run --rm", colCold}})
+	s.text(20, top-30, "start", "14", "#000", "Latency by language, p50 (ms, log scale)")
+	s.legend(20, top-10, [][2]string{{"host floor", colFloor}, {"API (warm pool)", colAPI}, {"docker run --rm", colCold}})
 	left, right := 110.0, float64(chartW-40)
 	maxV := 1.0
 	for _, l := range r.Languages {
 		maxV = math.Max(maxV, math.Max(l.Cold.P50, l.API.P50))
 	}
-	lo, hi := 1.0, math.Max(10, math.Pow(10, math.Ceil(math.Log10(maxV))))
+	minV := maxV
+	for _, l := range r.Languages {
+		for _, v := range []float64{l.API.P50, l.Cold.P50} {
+			if v > 0 {
+				minV = math.Min(minV, v)
+			}
+		}
+		if l.Floor != nil && l.Floor.P50 > 0 {
+			minV = math.Min(minV, l.Floor.P50)
+		}
+	}
+	lo := math.Pow(10, math.Floor(math.Log10(math.Max(minV, 1))))
+	hi := math.Max(lo*10, math.Pow(10, math.Ceil(math.Log10(maxV))))
 	x := func(v float64) float64 {
 		v = math.Max(v, lo)
 		return left + (right-left)*math.Log10(v/lo)/math.Log10(hi/lo)
@@ -118,8 +130,8 @@ func latencyByLanguage(s *svg, r *Report, top, rowH float64) {
 
 // concurrency: p50 and p99 against the number of clients.
 func concurrency(s *svg, r *Report, left0, top, w, h float64) {
-	s.text(left0, top-22, "start", "14", "#000", fmt.Sprintf("%s latency vs concurrency (ms)", r.Settings.SweepLanguage))
-	s.legend(left0+270, top-22, [][2]string{{"p50", colAPI}, {"p99", colP99}})
+	s.text(left0, top-30, "start", "14", "#000", fmt.Sprintf("%s latency vs concurrency (ms)", r.Settings.SweepLanguage))
+	s.legend(left0, top-10, [][2]string{{"p50", colAPI}, {"p99", colP99}})
 	maxV := 1.0
 	for _, p := range r.Sweep {
 		maxV = math.Max(maxV, p.Latency.P99)
@@ -138,24 +150,26 @@ func concurrency(s *svg, r *Report, left0, top, w, h float64) {
 
 // throughput: requests/s against clients, with the engine's churn ceiling and 80 % of it.
 func throughput(s *svg, r *Report, left0, top, w, h float64) {
-	s.text(left0, top-22, "start", "14", "#000", "throughput (requests/s) vs concurrency")
-	s.legend(left0+270, top-22, [][2]string{{"ok/s", colAPI}, {"churn ceiling", colCeiling}})
+	s.text(left0, top-30, "start", "14", "#000", fmt.Sprintf("%s throughput vs concurrency (per second)", r.Settings.SweepLanguage))
+	s.legend(left0, top-10, [][2]string{{"ok answers", colAPI}, {"pool starts", colFloor}, {"engine churn ceiling", colCeiling}})
 	maxV := r.ChurnCeiling
 	vals := make([]float64, len(r.Sweep))
+	starts := make([]float64, len(r.Sweep))
 	for i, p := range r.Sweep {
-		vals[i] = p.Throughput
-		maxV = math.Max(maxV, p.Throughput)
+		vals[i], starts[i] = p.Throughput, p.StartsPerSec
+		maxV = math.Max(maxV, math.Max(p.Throughput, p.StartsPerSec))
 	}
 	maxV = math.Max(maxV, 1)
 	axes(s, r, left0+50, top, w-50, h, maxV, "clients")
 	if r.ChurnCeiling > 0 {
 		y := top + h - h*r.ChurnCeiling/(maxV*1.1)
 		s.line(left0+50, y, left0+w, y, colCeiling, 1.5, "6,4")
-		s.text(left0+w, y-4, "end", "10", colCeiling, "ceiling "+f1(r.ChurnCeiling)+"/s")
+		s.text(left0+54, y-4, "start", "10", colCeiling, "ceiling "+f1(r.ChurnCeiling)+"/s")
 		y80 := top + h - h*0.8*r.ChurnCeiling/(maxV*1.1)
 		s.line(left0+50, y80, left0+w, y80, colCeiling, 1, "2,3")
-		s.text(left0+w, y80-4, "end", "10", colCeiling, "80 %")
+		s.text(left0+54, y80-4, "start", "10", colCeiling, "80 % of it")
 	}
+	plotLine(s, left0+50, top, w-50, h, maxV, starts, colFloor, "4,3")
 	plotLine(s, left0+50, top, w-50, h, maxV, vals, colAPI, "")
 }
 
