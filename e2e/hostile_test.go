@@ -81,6 +81,7 @@ func TestHostile(t *testing.T) {
 	t.Run("memory bomb", func(t *testing.T) { hostileMemory(t, s, log) })
 	t.Run("fork bomb", func(t *testing.T) { hostileForkBomb(t, s, log) })
 	t.Run("output flood", func(t *testing.T) { hostileFlood(t, s, log) })
+	t.Run("compiler bombs", func(t *testing.T) { hostileCompilerBombs(t, s, log) })
 	t.Run("disk fill", func(t *testing.T) { hostileDiskFill(t, s, log) })
 	t.Run("root fs write", func(t *testing.T) { hostileRootFS(t, s, log) })
 	t.Run("background process", func(t *testing.T) { hostileBackground(t, s, log) })
@@ -280,6 +281,24 @@ func hostileFlood(t *testing.T, s *Server, log *hostileLog) {
 				t.Errorf("response is %d bytes", len(r.Raw))
 			}
 			t.Logf("response %d bytes for %d bytes of output", len(r.Raw), n)
+		})
+	}
+}
+
+func hostileCompilerBombs(t *testing.T, s *Server, log *hostileLog) {
+	cases := []struct{ name, code, message string }{
+		// The compiler reads an endless file: its memory limit stops it.
+		{"include /dev/zero", "#include \"/dev/zero\"\nint main() {}", "Compilation memory limit exceeded"},
+		{"template recursion", "template<int N> struct F { enum { v = F<N-1>::v + F<N-2>::v }; };\ntemplate<> struct F<0> { enum { v = 0 }; };\ntemplate<> struct F<1> { enum { v = 1 }; };\nint main() { return F<100000>::v; }", "recursively required"},
+		{"error flood", "#define A x x x x x x x x x x\n#define B A A A A A A A A A A\n#define C B B B B B B B B B B\n#define D C C C C C C C C C C\nint main() { D D D D D D D D D D }", "was not declared"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := hostileRun(t, s, log, "compiler bomb ("+c.name+")", "cpp", c.code, nil)
+			wantStatus(t, r, "compile_error")
+			if !strings.Contains(r.Str("errorMessage"), c.message) || len(r.Raw) > 5<<20 {
+				t.Errorf("want a message containing %q and a bounded answer (%d bytes): %.500s", c.message, len(r.Raw), r.Str("errorMessage"))
+			}
 		})
 	}
 }
