@@ -48,7 +48,7 @@ var (
 )
 
 // ferretBinary is bin/ferretdb as `make test` builds it, or built here when a test runs alone.
-func ferretBinary(t *testing.T) string {
+func ferretBinary(t testing.TB) string {
 	ferretBinOnce.Do(func() {
 		ferretBin = filepath.Join(binDir, "ferretdb")
 		cmd := exec.Command("go", "build", "-o", ferretBin, ".")
@@ -64,7 +64,7 @@ func ferretBinary(t *testing.T) string {
 	return ferretBin
 }
 
-func startFerret(t *testing.T) *ferret {
+func startFerret(t testing.TB) *ferret {
 	t.Helper()
 	f := &ferret{bin: ferretBinary(t), dir: t.TempDir(), port: freePort(t)}
 	f.start(t)
@@ -80,7 +80,7 @@ func startFerret(t *testing.T) *ferret {
 func (f *ferret) URI() string { return fmt.Sprintf("mongodb://127.0.0.1:%d/codeexec", f.port) }
 
 // start runs FerretDB (again: same folder, same port) and waits until it accepts connections.
-func (f *ferret) start(t *testing.T) {
+func (f *ferret) start(t testing.TB) {
 	t.Helper()
 	f.cmd = exec.Command(f.bin, "-listen", fmt.Sprintf("127.0.0.1:%d", f.port), "-dir", f.dir)
 	f.cmd.Stdout, f.cmd.Stderr = &f.logs, &f.logs
@@ -119,7 +119,7 @@ func (f *ferret) kill() {
 }
 
 // collection opens the executions collection directly with the driver, to check what is stored.
-func (f *ferret) collection(t *testing.T) *mongo.Collection {
+func (f *ferret) collection(t testing.TB) *mongo.Collection {
 	t.Helper()
 	client, err := mongo.Connect(options.Client().ApplyURI(f.URI()).SetServerSelectionTimeout(10 * time.Second))
 	if err != nil {
@@ -130,7 +130,7 @@ func (f *ferret) collection(t *testing.T) *mongo.Collection {
 }
 
 // storedJobIDs counts each jobId in the collection.
-func storedJobIDs(t *testing.T, coll *mongo.Collection) map[string]int {
+func storedJobIDs(t testing.TB, coll *mongo.Collection) map[string]int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -173,7 +173,7 @@ func xlogPost(url string, body map[string]any) (map[string]any, error) {
 }
 
 // metricValue reads one unlabelled sample from /metrics.
-func metricValue(t *testing.T, s *Server, name string) float64 {
+func metricValue(t testing.TB, s *Server, name string) float64 {
 	t.Helper()
 	r := s.Get(t, "/metrics")
 	m := regexp.MustCompile(`(?m)^` + name + ` (\S+)$`).FindSubmatch(r.Raw)
@@ -576,5 +576,57 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 			t.Fatalf("waited %v for %s", within, what)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// BenchmarkExecLogExecute: what saveMetric costs an execution (python hello, one client):
+// not saved; saved with FerretDB up; saved with FerretDB down (the records wait in the buffer).
+// Run: go test -tags integration -run - -bench ExecLogExecute -benchtime 100x ./e2e/
+func BenchmarkExecLogExecute(b *testing.B) {
+	f := startFerret(b)
+	s := StartServer(b, ServerOptions{Languages: []string{"python"}, PoolSize: 2, Env: []string{"DB=" + f.URI()}})
+	for _, bc := range []struct {
+		name string
+		save bool
+		down bool
+	}{{"unsaved", false, false}, {"saved-db-up", true, false}, {"saved-db-down", true, true}} {
+		b.Run(bc.name, func(b *testing.B) {
+			if bc.down {
+				f.kill()
+				defer f.start(b)
+			}
+			for i := 0; b.Loop(); i++ {
+				if _, err := xlogPost(s.URL, map[string]any{"language": "python", "code": "print(1)", "saveMetric": bc.save}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkExecLogInsert: records per second into FerretDB by batch size (why the writer batches).
+func BenchmarkExecLogInsert(b *testing.B) {
+	f := startFerret(b)
+	ctx := context.Background()
+	st, err := execlog.OpenMongo(ctx, f.URI())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close(ctx)
+	n := 0
+	for _, size := range []int{1, 10, 100} {
+		b.Run(fmt.Sprintf("batch-%d", size), func(b *testing.B) {
+			for b.Loop() {
+				recs := make([]execlog.Record, size)
+				for i := range recs {
+					n++
+					recs[i] = execlog.Record{JobID: fmt.Sprintf("bench-%d", n), Language: "python", Code: "print(1)", Output: "1\n", Created: time.Now().UTC()}
+				}
+				if err := st.Insert(ctx, recs); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "records/s")
+		})
 	}
 }

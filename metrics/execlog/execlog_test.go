@@ -276,3 +276,29 @@ func TestCutKeepsUTF8(t *testing.T) {
 		t.Error("short text marked truncated")
 	}
 }
+
+// BenchmarkWriterAdd is what saveMetric adds to an execution's request path: queueing while a
+// writer drains into a store, and dropping (logged) when the database is away and the buffer full.
+func BenchmarkWriterAdd(b *testing.B) {
+	for _, full := range []bool{false, true} {
+		name := map[bool]string{false: "queued", true: "dropped"}[full]
+		b.Run(name, func(b *testing.B) {
+			store := &flakyStore{MemoryStore: NewMemoryStore(1)}
+			if full {
+				store.gate = make(chan struct{})
+			}
+			w := NewWriter(store, WriterOptions{BufferSize: 10000, BatchSize: 100}, quiet)
+			r := records(1)[0]
+			for b.Loop() {
+				w.Add(r)
+			}
+			b.StopTimer()
+			if full {
+				close(store.gate)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = w.Close(ctx)
+		})
+	}
+}
