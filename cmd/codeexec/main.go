@@ -117,7 +117,9 @@ func run(configPath string) error {
 	select {
 	case err := <-serveErr:
 		_ = pools.Close(context.Background())
-		_ = xlog.Close(context.Background())
+		flushCtx, flushCancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_ = xlog.Close(flushCtx)
+		flushCancel()
 		return err
 	case s := <-sig:
 		log.Info("shutting down", "signal", s.String())

@@ -302,3 +302,17 @@ func BenchmarkWriterAdd(b *testing.B) {
 		})
 	}
 }
+
+func TestRedact(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"mongodb://localhost:27017/codeexec", "mongodb://localhost:27017/codeexec"},
+		{"mongodb://user:s3cret@db1:27017,db2:27017/codeexec?replicaSet=rs0", "mongodb://***@db1:27017,db2:27017/codeexec?replicaSet=rs0"},
+		{"mongodb+srv://u:p@cluster0.example.net/codeexec", "mongodb+srv://***@cluster0.example.net/codeexec"},
+		{"mongodb://host/db?x=a@b", "mongodb://host/db?x=a@b"},
+		{"not a uri", "not a uri"},
+	} {
+		if got := redact(tc.in); got != tc.want {
+			t.Errorf("redact(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -54,13 +55,17 @@ func OpenMongo(ctx context.Context, uri string) (*MongoStore, error) {
 	return s, nil
 }
 
-// redact hides a password in a URI for error messages.
+// redact hides the credentials of a URI (mongodb://user:password@host/...) for logs and errors.
 func redact(uri string) string {
-	cs, err := connstring.Parse(uri)
-	if err != nil || cs.Password == "" {
+	scheme, rest, ok := strings.Cut(uri, "://")
+	if !ok {
 		return uri
 	}
-	return "(URI with a password)"
+	at := strings.LastIndex(rest, "@")
+	if slash := strings.Index(rest, "/"); at < 0 || (slash >= 0 && slash < at) {
+		return uri
+	}
+	return scheme + "://***@" + rest[at+1:]
 }
 
 func (s *MongoStore) ensureIndexes(ctx context.Context) error {
