@@ -59,6 +59,16 @@ func run(configPath string) error {
 	log := newLogger(cfg.Server.LogFormat)
 	slog.SetDefault(log)
 
+	// The execution log: MongoDB when DB (or execlog.db) is set, else memory. Opened before the
+	// engine is touched, so a malformed DB fails fast; a database that is down now is not fatal:
+	// records wait in the writer's buffer until it answers.
+	xctx, xcancel := context.WithTimeout(context.Background(), 2*time.Second)
+	xlog, err := execlog.Open(xctx, cfg.ExecLog, os.Getenv("DB"), log)
+	xcancel()
+	if err != nil {
+		return err
+	}
+
 	engine, err := pool.NewDocker(cfg)
 	if err != nil {
 		return err
@@ -78,14 +88,6 @@ func run(configPath string) error {
 	}
 
 	m := metrics.New()
-	// The execution log: MongoDB when DB (or execlog.db) is set, else memory. A database that is
-	// down now is not fatal: records wait in the writer's buffer until it answers.
-	xctx, xcancel := context.WithTimeout(context.Background(), 2*time.Second)
-	xlog, err := execlog.Open(xctx, cfg.ExecLog, os.Getenv("DB"), log)
-	xcancel()
-	if err != nil {
-		return err
-	}
 	if err := xlog.Register(m.Registry); err != nil {
 		return err
 	}
