@@ -630,3 +630,23 @@ func BenchmarkExecLogInsert(b *testing.B) {
 		})
 	}
 }
+
+// TestExecLogBadDB: a DB that is not a MongoDB URI stops the server at start with a message
+// saying what is expected (before any container is made).
+func TestExecLogBadDB(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "codeexec"), "-config", filepath.Join(repoRoot, "config.yaml"))
+	cmd.Dir = repoRoot
+	cmd.Env = append(os.Environ(), "DB=http://user:s3cret@db.example/codeexec", fmt.Sprintf("PORT=%d", freePort(t)))
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("the server accepted DB=http://...:\n%s", out)
+	}
+	if !strings.Contains(string(out), "is not a MongoDB URI (mongodb://host:27017/codeexec)") {
+		t.Errorf("message does not say what DB must be:\n%s", out)
+	}
+	if strings.Contains(string(out), "s3cret") {
+		t.Errorf("the password is printed:\n%s", out)
+	}
+}
