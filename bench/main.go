@@ -238,15 +238,20 @@ func run(ctx context.Context, o options) (err error) {
 	if err := srv.waitFull(ctx, time.Minute); err != nil {
 		return err
 	}
-	for _, par := range o.churnParallel {
-		logf("churn ceiling: %d parallel create+start+remove loops for %s", par, o.churnDur)
-		p, err := cold.churn(ctx, o.sweepLang, par, o.churnDur)
-		if err != nil {
-			return fmt.Errorf("churn: %w", err)
-		}
-		rep.Churn = append(rep.Churn, p)
-		if p.PerSecond > rep.ChurnCeiling {
-			rep.ChurnCeiling = p.PerSecond
+	for _, kind := range []string{"engine", "pool"} {
+		for _, par := range o.churnParallel {
+			logf("churn (%s cycle): %d parallel loops for %s", kind, par, o.churnDur)
+			p, err := cold.churn(ctx, o.sweepLang, kind, par, o.churnDur)
+			if err != nil {
+				return fmt.Errorf("churn: %w", err)
+			}
+			rep.Churn = append(rep.Churn, p)
+			if kind == "engine" && p.PerSecond > rep.ChurnCeiling {
+				rep.ChurnCeiling = p.PerSecond
+			}
+			if kind == "pool" && p.PerSecond > rep.PoolCeiling {
+				rep.PoolCeiling = p.PerSecond
+			}
 		}
 	}
 

@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/codeexec/codeexec/agent"
 	"github.com/codeexec/codeexec/config"
 )
 
@@ -131,6 +132,9 @@ type coldRunner struct {
 type coldSpec struct {
 	cfg  container.Config
 	host container.HostConfig
+	// pool is the pool container's config unchanged but for our labels: agent entry point,
+	// attached stdin, the agent's settings in the environment.
+	pool container.Config
 }
 
 // spec returns the config and host config of one of the pool's containers for lang.
@@ -154,6 +158,8 @@ func (c *coldRunner) spec(ctx context.Context, lang string) (coldSpec, error) {
 	}
 	s := coldSpec{cfg: *info.Config, host: *info.HostConfig}
 	s.cfg.Hostname, s.cfg.Domainname = "", ""
+	s.pool = s.cfg
+	s.pool.Labels = map[string]string{labelInstance: c.instance + "-cold", labelLanguage: lang}
 	s.cfg.AttachStdin, s.cfg.OpenStdin, s.cfg.StdinOnce, s.cfg.Tty = false, false, false, false
 	s.cfg.Labels = map[string]string{labelInstance: c.instance + "-cold", labelLanguage: lang}
 	var env []string
@@ -286,8 +292,12 @@ func (c *coldRunner) run(ctx context.Context, l *config.Language, code string) (
 
 // ---- the engine's churn ceiling ----
 
-// ChurnPoint is the engine's create+start+remove rate with this many loops in parallel.
+// ChurnPoint is a container turnover rate with this many loops in parallel.
 type ChurnPoint struct {
+	// Cycle "engine": create, start, remove of a container running /bin/true. "pool": what the
+	// pool does per container: create, attach, start, the agent's ready line, pause, unpause,
+	// remove (no job), so the difference is the cost of our warm-up on top of the engine's.
+	Kind       string  `json:"kind"`
 	Parallel   int     `json:"parallel"`
 	Seconds    float64 `json:"seconds"`
 	Cycles     int     `json:"cycles"`
@@ -300,7 +310,7 @@ type ChurnPoint struct {
 // churn loops create → start → remove (force) with the pool's own flags for lang, the container
 // running /bin/true, in `parallel` loops for dur: the most containers per second the engine can
 // turn over, which bounds a service that uses each container once.
-func (c *coldRunner) churn(ctx context.Context, lang string, parallel int, dur time.Duration) (ChurnPoint, error) {
+func (c *coldRunner) churn(ctx context.Context, lang, kind string, parallel int, dur time.Duration) (ChurnPoint, error) {
 	s, err := c.spec(ctx, lang)
 	if err != nil {
 		return ChurnPoint{}, err
@@ -308,7 +318,25 @@ func (c *coldRunner) churn(ctx context.Context, lang string, parallel int, dur t
 	cfg, host := s.cfg, s.host
 	cfg.Entrypoint = []string{"/bin/true"}
 	cfg.Cmd = nil
-	p := ChurnPoint{Parallel: parallel}
+	cycle := func(name string) error {
+		cr, err := c.cli.ContainerCreate(ctx, &cfg, &host, nil, nil, name)
+		if err != nil {
+			return fmt.Errorf("create: %w", err)
+		}
+		serr := c.cli.ContainerStart(ctx, cr.ID, container.StartOptions{})
+		rerr := c.cli.ContainerRemove(context.WithoutCancel(ctx), cr.ID, container.RemoveOptions{Force: true})
+		if serr != nil {
+			return fmt.Errorf("start: %w", serr)
+		}
+		if rerr != nil {
+			return fmt.Errorf("remove: %w", rerr)
+		}
+		return nil
+	}
+	if kind == "pool" {
+		cycle = func(name string) error { return c.poolCycle(ctx, s, name) }
+	}
+	p := ChurnPoint{Kind: kind, Parallel: parallel}
 	var mu sync.Mutex
 	var cycles []float64
 	start := time.Now()
@@ -320,22 +348,7 @@ func (c *coldRunner) churn(ctx context.Context, lang string, parallel int, dur t
 			defer wg.Done()
 			for i := 0; time.Now().Before(deadline) && ctx.Err() == nil; i++ {
 				t0 := time.Now()
-				name := fmt.Sprintf("codeexec-%s-churn-%d-%d-%d", c.instance, parallel, w, i)
-				err := func() error {
-					cr, err := c.cli.ContainerCreate(ctx, &cfg, &host, nil, nil, name)
-					if err != nil {
-						return fmt.Errorf("create: %w", err)
-					}
-					serr := c.cli.ContainerStart(ctx, cr.ID, container.StartOptions{})
-					rerr := c.cli.ContainerRemove(context.WithoutCancel(ctx), cr.ID, container.RemoveOptions{Force: true})
-					if serr != nil {
-						return fmt.Errorf("start: %w", serr)
-					}
-					if rerr != nil {
-						return fmt.Errorf("remove: %w", rerr)
-					}
-					return nil
-				}()
+				err := cycle(fmt.Sprintf("codeexec-%s-churn-%s-%d-%d-%d", c.instance, kind, parallel, w, i))
 				mu.Lock()
 				if err != nil {
 					p.Errors++
@@ -354,6 +367,57 @@ func (c *coldRunner) churn(ctx context.Context, lang string, parallel int, dur t
 	p.Seconds, p.Cycles, p.Cycle = el, len(cycles), summarize(cycles)
 	p.PerSecond = float64(len(cycles)) / el
 	return p, ctx.Err()
+}
+
+// poolCycle is one container's life in the pool, without the job: create, attach, start, read
+// the agent's ready line (after its warm-up), pause, unpause, remove.
+func (c *coldRunner) poolCycle(ctx context.Context, s coldSpec, name string) error {
+	cfg, host := s.pool, s.host
+	cr, err := c.cli.ContainerCreate(ctx, &cfg, &host, nil, nil, name)
+	if err != nil {
+		return fmt.Errorf("create: %w", err)
+	}
+	defer c.cli.ContainerRemove(context.WithoutCancel(ctx), cr.ID, container.RemoveOptions{Force: true})
+	hj, err := c.cli.ContainerAttach(ctx, cr.ID, container.AttachOptions{Stream: true, Stdin: true, Stdout: true, Stderr: true})
+	if err != nil {
+		return fmt.Errorf("attach: %w", err)
+	}
+	defer hj.Close()
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := stdcopy.StdCopy(pw, io.Discard, hj.Reader)
+		pw.CloseWithError(err)
+	}()
+	if err := c.cli.ContainerStart(ctx, cr.ID, container.StartOptions{}); err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	ready := make(chan error, 1)
+	go func() {
+		var r agent.Ready
+		err := json.NewDecoder(pr).Decode(&r)
+		if err == nil && !r.Ready {
+			err = fmt.Errorf("agent: %s", r.Error)
+		}
+		ready <- err
+	}()
+	select {
+	case err := <-ready:
+		if err != nil {
+			return fmt.Errorf("waiting for the agent: %w", err)
+		}
+	case <-time.After(30 * time.Second):
+		return errors.New("the agent was not ready within 30 s")
+	}
+	if err := c.cli.ContainerPause(ctx, cr.ID); err != nil {
+		return fmt.Errorf("pause: %w", err)
+	}
+	if err := c.cli.ContainerUnpause(ctx, cr.ID); err != nil {
+		return fmt.Errorf("unpause: %w", err)
+	}
+	if err := c.cli.ContainerRemove(ctx, cr.ID, container.RemoveOptions{Force: true}); err != nil {
+		return fmt.Errorf("remove: %w", err)
+	}
+	return nil
 }
 
 // ---- the bare-host floor ----

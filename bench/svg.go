@@ -16,6 +16,7 @@ const (
 	colCold    = "#ff7f0e"
 	colP99     = "#d62728"
 	colCeiling = "#2ca02c"
+	colPoolCyc = "#9467bd"
 )
 
 type svg struct{ b bytes.Buffer }
@@ -151,8 +152,8 @@ func concurrency(s *svg, r *Report, left0, top, w, h float64) {
 // throughput: requests/s against clients, with the engine's churn ceiling and 80 % of it.
 func throughput(s *svg, r *Report, left0, top, w, h float64) {
 	s.text(left0, top-30, "start", "14", "#000", fmt.Sprintf("%s throughput vs concurrency (per second)", r.Settings.SweepLanguage))
-	s.legend(left0, top-10, [][2]string{{"ok answers", colAPI}, {"pool starts", colFloor}, {"engine churn ceiling", colCeiling}})
-	maxV := r.ChurnCeiling
+	s.legend(left0, top-10, [][2]string{{"ok answers", colAPI}, {"pool starts", colFloor}, {"engine churn", colCeiling}, {"pool cycle", colPoolCyc}})
+	maxV := math.Max(r.ChurnCeiling, r.PoolCeiling)
 	vals := make([]float64, len(r.Sweep))
 	starts := make([]float64, len(r.Sweep))
 	for i, p := range r.Sweep {
@@ -168,6 +169,11 @@ func throughput(s *svg, r *Report, left0, top, w, h float64) {
 		y80 := top + h - h*0.8*r.ChurnCeiling/(maxV*1.1)
 		s.line(left0+50, y80, left0+w, y80, colCeiling, 1, "2,3")
 		s.text(left0+54, y80-4, "start", "10", colCeiling, "80 % of it")
+	}
+	if r.PoolCeiling > 0 {
+		y := top + h - h*r.PoolCeiling/(maxV*1.1)
+		s.line(left0+50, y, left0+w, y, colPoolCyc, 1.5, "6,4")
+		s.text(left0+w, y-4, "end", "10", colPoolCyc, "pool cycle "+f1(r.PoolCeiling)+"/s")
 	}
 	plotLine(s, left0+50, top, w-50, h, maxV, starts, colFloor, "4,3")
 	plotLine(s, left0+50, top, w-50, h, maxV, vals, colAPI, "")

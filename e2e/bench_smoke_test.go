@@ -81,10 +81,13 @@ func TestBenchSmoke(t *testing.T) {
 			OK int `json:"ok"`
 		} `json:"paced"`
 		Churn []struct {
-			Cycles int `json:"cycles"`
+			Kind   string `json:"kind"`
+			Cycles int    `json:"cycles"`
+			Errors int    `json:"errors"`
 		} `json:"churn"`
-		Ceiling float64 `json:"churnCeilingPerSecond"`
-		Targets []any   `json:"targets"`
+		Ceiling     float64 `json:"churnCeilingPerSecond"`
+		PoolCeiling float64 `json:"poolCycleCeilingPerSecond"`
+		Targets     []any   `json:"targets"`
 	}
 	if err := json.Unmarshal(raw, &rep); err != nil {
 		t.Fatalf("report.json: %v\n%s", err, raw)
@@ -119,8 +122,14 @@ func TestBenchSmoke(t *testing.T) {
 	if rep.Paced == nil || rep.Paced.OK < 1 {
 		t.Errorf("paced: %+v", rep.Paced)
 	}
-	if len(rep.Churn) != 2 || rep.Churn[0].Cycles < 1 || rep.Ceiling <= 0 {
-		t.Errorf("churn: %+v, ceiling %v", rep.Churn, rep.Ceiling)
+	// Two parallelism levels, each for the engine's cycle and the pool's.
+	if len(rep.Churn) != 4 || rep.Ceiling <= 0 || rep.PoolCeiling <= 0 {
+		t.Errorf("churn: %+v, ceilings %v and %v", rep.Churn, rep.Ceiling, rep.PoolCeiling)
+	}
+	for _, c := range rep.Churn {
+		if c.Cycles < 1 || c.Errors != 0 {
+			t.Errorf("churn point %+v", c)
+		}
 	}
 	if len(rep.Targets) == 0 {
 		t.Error("no targets evaluated")
