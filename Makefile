@@ -35,7 +35,7 @@ test-unit:
 test-integration: bin/ferretdb
 	$(GO) test -tags integration -count=1 -timeout 15m ./e2e/...
 
-# Latency and throughput report (bench/README.md): starts its own server, ~10 minutes, writes
+# Latency and throughput report (bench/README.md): starts its own server, ~6 minutes, writes
 # bench/results/latest/{report.md,report.json,chart.svg}. BENCH_FLAGS passes options (-runs 50).
 bench: build images
 	$(GO) run ./bench -config $(CONFIG) $(BENCH_FLAGS)
