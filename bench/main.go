@@ -55,8 +55,15 @@ func main() {
 	flag.StringVar(&o.sweepLang, "sweep-lang", "python", "language of the concurrency sweep")
 	flag.IntVar(&o.sweepPool, "sweep-pool", 8, "pool size of the sweep's language (others keep config.yaml's)")
 	flag.DurationVar(&o.timeout, "timeout", 40*time.Minute, "give up (and clean up) after this long")
+	render := flag.String("render", "", "only rewrite report.md and chart.svg of this folder from its report.json (no measuring)")
 	flag.BoolVar(&o.smoke, "smoke", false, "a quick run that proves the tool works: 3 runs, short points, python only unless -langs")
 	flag.Parse()
+	if *render != "" {
+		if err := rerender(*render); err != nil {
+			fatal(err)
+		}
+		return
+	}
 	if o.smoke {
 		// Small defaults; a flag given on the command line still wins.
 		set := map[string]bool{}

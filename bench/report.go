@@ -312,6 +312,22 @@ func writeReport(out string, r *Report) error {
 	return nil
 }
 
+// rerender rewrites report.md and chart.svg from report.json, after a change to their layout.
+func rerender(dir string) error {
+	raw, err := os.ReadFile(filepath.Join(dir, "report.json"))
+	if err != nil {
+		return err
+	}
+	var r Report
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return fmt.Errorf("%s/report.json: %w", dir, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "report.md"), []byte(markdown(&r)), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "chart.svg"), chart(&r), 0o644)
+}
+
 func markdown(r *Report) string {
 	var b bytes.Buffer
 	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }

@@ -145,8 +145,8 @@ func concurrency(s *svg, r *Report, left0, top, w, h float64) {
 		return out
 	}
 	axes(s, r, left0+50, top, w-50, h, maxV, "clients")
-	plotLine(s, left0+50, top, w-50, h, maxV, points(func(p SweepPoint) float64 { return p.Latency.P50 }), colAPI, "")
-	plotLine(s, left0+50, top, w-50, h, maxV, points(func(p SweepPoint) float64 { return p.Latency.P99 }), colP99, "")
+	plotLine(s, left0+50, top, w-50, h, maxV, points(func(p SweepPoint) float64 { return p.Latency.P50 }), colAPI, "", true)
+	plotLine(s, left0+50, top, w-50, h, maxV, points(func(p SweepPoint) float64 { return p.Latency.P99 }), colP99, "", false)
 }
 
 // throughput: requests/s against clients, with the engine's churn ceiling and 80 % of it.
@@ -175,8 +175,8 @@ func throughput(s *svg, r *Report, left0, top, w, h float64) {
 		s.line(left0+50, y, left0+w, y, colPoolCyc, 1.5, "6,4")
 		s.text(left0+w, y-4, "end", "10", colPoolCyc, "pool cycle "+f1(r.PoolCeiling)+"/s")
 	}
-	plotLine(s, left0+50, top, w-50, h, maxV, starts, colFloor, "4,3")
-	plotLine(s, left0+50, top, w-50, h, maxV, vals, colAPI, "")
+	plotLine(s, left0+50, top, w-50, h, maxV, starts, colFloor, "4,3", true)
+	plotLine(s, left0+50, top, w-50, h, maxV, vals, colAPI, "", false)
 }
 
 // axes draws a frame with y ticks from 0 to maxV·1.1 and one x tick per sweep point.
@@ -204,7 +204,9 @@ func xAt(left, w float64, i, n int) float64 {
 	return left + 20 + (w-40)*float64(i)/float64(n-1)
 }
 
-func plotLine(s *svg, left, top, w, h, maxV float64, vals []float64, col, dash string) {
+// plotLine draws a series; labelBelow puts the value labels under the points, for a series
+// that runs just below another.
+func plotLine(s *svg, left, top, w, h, maxV float64, vals []float64, col, dash string, labelBelow bool) {
 	ymax := maxV * 1.1
 	var pts bytes.Buffer
 	for i, v := range vals {
@@ -214,7 +216,11 @@ func plotLine(s *svg, left, top, w, h, maxV float64, vals []float64, col, dash s
 		x, y := xAt(left, w, i, len(vals)), top+h-h*v/ymax
 		fmt.Fprintf(&pts, "%.1f,%.1f ", x, y)
 		s.f(`<circle cx="%.1f" cy="%.1f" r="3" fill="%s"/>`+"\n", x, y, col)
-		s.text(x, y-7, "middle", "10", col, f1(v))
+		ly := y - 7
+		if labelBelow {
+			ly = y + 15
+		}
+		s.text(x, ly, "middle", "10", col, f1(v))
 	}
 	d := ""
 	if dash != "" {
