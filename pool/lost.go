@@ -121,6 +121,7 @@ func (p *Pool) dropLost() {
 	p.mu.Unlock()
 	for _, c := range gone {
 		p.opt.Logger.Warn("warm container lost its connection; replacing it", "lang", p.opt.Lang, "container", shortID(c))
+		p.out.Add(1)
 		p.Release(c)
 	}
 	if len(gone) > 0 {

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -84,6 +85,11 @@ type Pool struct {
 	cancel   context.CancelFunc
 	loopDone chan struct{}
 	work     sync.WaitGroup // starts and removals in flight
+
+	// out counts containers that left the warm set (claimed, lost, or closed) and whose removal
+	// has not finished: with ready and starting it is every container the pool knows, which the
+	// leak detector compares with what the engine lists.
+	out atomic.Int64
 }
 
 // New makes a pool and starts its refill loop.
@@ -133,6 +139,9 @@ func (p *Pool) Starting() int {
 	return p.starting
 }
 
+// Out is how many containers left the warm set (claimed, or found lost) and are not removed yet.
+func (p *Pool) Out() int { return int(p.out.Load()) }
+
 // LastError is the error of the last failed start while starts keep failing, else nil.
 func (p *Pool) LastError() error {
 	p.mu.Lock()
@@ -160,6 +169,7 @@ func (p *Pool) Claim(ctx context.Context) (Container, error) {
 		}
 		select {
 		case c = <-p.ready:
+			p.out.Add(1)
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-timer.C:
@@ -193,6 +203,8 @@ func (p *Pool) Release(c Container) {
 	p.work.Add(1)
 	go func() {
 		defer p.work.Done()
+		// Done, even if removal failed: a container still there is then a leak, and counted so.
+		defer p.out.Add(-1)
 		// Retried while the engine fails (until Close): a failed removal would leak the container.
 		remove := func(ctx context.Context) error { return p.engine.Remove(ctx, c) }
 		if err := removeUntilGone(remove, p.opt.Backoff, p.opt.MaxBackoff, 10*time.Minute, p.ctx.Done()); err != nil {
@@ -282,6 +294,7 @@ func (p *Pool) startOne() {
 			p.opt.Observer.ContainerStartFailed(p.opt.Lang, err)
 		}
 	case closed:
+		p.out.Add(1)
 		p.Release(c)
 	default:
 		p.opt.Observer.ContainerStarted(p.opt.Lang, took)
@@ -325,7 +338,9 @@ func (p *Pool) Close(ctx context.Context) error {
 	<-p.loopDone
 	p.mu.Lock()
 	for len(p.ready) > 0 {
-		p.Release(<-p.ready)
+		c := <-p.ready
+		p.out.Add(1)
+		p.Release(c)
 	}
 	p.mu.Unlock()
 	done := make(chan struct{})
