@@ -3,6 +3,8 @@
 package metrics
 
 import (
+	"context"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -31,6 +33,8 @@ type Metrics struct {
 	startFailures  *prometheus.CounterVec
 	httpRequests   *prometheus.CounterVec
 	httpDuration   *prometheus.HistogramVec
+	leaked         prometheus.Gauge
+	leakChecks     *prometheus.CounterVec
 }
 
 // New registers every metric, and the Go and process collectors.
@@ -85,7 +89,14 @@ func New() *Metrics {
 		Name: "codeexec_http_request_duration_seconds", Help: "HTTP request latency by route.",
 		Buckets: secBuckets,
 	}, []string{"route"})
-	for _, c := range []prometheus.Collector{m.executions, m.execDuration, m.execCPU, m.execMemory, m.inFlight,
+	m.leaked = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "codeexec_leaked_containers",
+		Help: "Containers labelled with this instance that no pool knows (neither warm, starting, claimed nor being removed).",
+	})
+	m.leakChecks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "codeexec_leak_checks_total", Help: "Leak detector runs, by result (ok or error: the engine did not answer).",
+	}, []string{"result"})
+	for _, c := range []prometheus.Collector{m.leaked, m.leakChecks, m.executions, m.execDuration, m.execCPU, m.execMemory, m.inFlight,
 		m.queued, m.rejected, m.claimWait, m.containerStart, m.startFailures, m.httpRequests, m.httpDuration} {
 		f(c)
 	}
@@ -103,9 +114,64 @@ func (m *Metrics) WatchPools(mgr *pool.Manager) {
 			Name: "codeexec_pool_target_containers", Help: "Warm containers the pool keeps, by language.", ConstLabels: labels,
 		}, func() float64 { return float64(p.Target()) }))
 		m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "codeexec_pool_claimed_containers", Help: "Containers claimed or being removed, by language.", ConstLabels: labels,
+		}, func() float64 { return float64(p.Out()) }))
+		m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "codeexec_pool_starting_containers", Help: "Containers being started, by language.", ConstLabels: labels,
 		}, func() float64 { return float64(p.Starting()) }))
 	}
+}
+
+// Lister lists the IDs of the containers labelled with this instance (pool.Docker.Owned).
+type Lister interface {
+	Owned(ctx context.Context) ([]string, error)
+}
+
+// WatchLeaks sets codeexec_leaked_containers every interval until ctx ends: what the engine lists
+// for this instance minus what the pools know. It runs in the background, not at scrape time, so
+// that scrapes never hit the engine.
+func (m *Metrics) WatchLeaks(ctx context.Context, engine Lister, mgr *pool.Manager, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		m.checkLeaks(ctx, engine, mgr, log)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (m *Metrics) checkLeaks(ctx context.Context, engine Lister, mgr *pool.Manager, log *slog.Logger) {
+	// The pool's counts move while the engine answers. Reading them before and after the list
+	// and keeping the larger avoids calling a container that was started or removed meanwhile a
+	// leak; a real leak stays and shows on every run (the alert waits for several).
+	before := known(mgr)
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ids, err := engine.Owned(lctx)
+	cancel()
+	if err != nil {
+		m.leakChecks.WithLabelValues("error").Inc()
+		if ctx.Err() == nil {
+			log.Warn("leak detector: listing containers", "err", err)
+		}
+		return
+	}
+	m.leakChecks.WithLabelValues("ok").Inc()
+	m.leaked.Set(float64(max(0, len(ids)-max(before, known(mgr)))))
+}
+
+// known is every container the pools account for. Starting is read before Ready and Ready before
+// Out, so that a container moving along that path is counted twice rather than missed.
+func known(mgr *pool.Manager) int {
+	n := 0
+	for _, p := range mgr.Pools() {
+		n += p.Starting()
+		n += p.Ready()
+		n += p.Out()
+	}
+	return n
 }
 
 // Handler serves the registry.

@@ -98,6 +98,9 @@ func run(configPath string) error {
 	pools := pool.NewManager(engine, targets, cfg.Pool.StartParallel,
 		time.Duration(cfg.Pool.ClaimWaitMs)*time.Millisecond, m, log)
 	m.WatchPools(pools)
+	leakCtx, stopLeaks := context.WithCancel(context.Background())
+	defer stopLeaks()
+	go m.WatchLeaks(leakCtx, engine, pools, 10*time.Second, log)
 	run := runner.New(cfg, pools, &logObserver{Metrics: m, log: log}, log)
 	srv := api.New(cfg, run, pools, engine, m, log)
 	srv.SetExecutionLog(xlog)
