@@ -100,13 +100,35 @@ func New() *Metrics {
 		m.queued, m.rejected, m.claimWait, m.containerStart, m.startFailures, m.httpRequests, m.httpDuration} {
 		f(c)
 	}
+	// Known label values start at 0, so that dashboards and alerts (rate, absent) see the series
+	// before the first event.
+	for _, r := range RejectReasons {
+		m.rejected.WithLabelValues(r)
+	}
+	for _, r := range []string{"ok", "error"} {
+		m.leakChecks.WithLabelValues(r)
+	}
 	return m
 }
+
+// RejectReasons are the reasons runner and api report to Rejected.
+var RejectReasons = []string{"queue_full", "queue_timeout", "client_gone", "rate_limit"}
 
 // WatchPools exposes each pool's depth and target, read at scrape time.
 func (m *Metrics) WatchPools(mgr *pool.Manager) {
 	for _, p := range mgr.Pools() {
 		labels := prometheus.Labels{"language": p.Lang()}
+		lang := p.Lang()
+		m.claimWait.WithLabelValues(lang)
+		m.containerStart.WithLabelValues(lang)
+		m.startFailures.WithLabelValues(lang)
+		m.execDuration.WithLabelValues(lang)
+		m.execCPU.WithLabelValues(lang)
+		m.execMemory.WithLabelValues(lang)
+		for _, st := range []runner.Status{runner.OK, runner.Accepted, runner.WrongAnswer, runner.CompileError,
+			runner.RuntimeError, runner.TimeLimitExceeded, runner.MemoryLimitExceeded, runner.OutputLimitExceeded} {
+			m.executions.WithLabelValues(lang, string(st))
+		}
 		m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "codeexec_pool_ready_containers", Help: "Warm containers waiting, by language.", ConstLabels: labels,
 		}, func() float64 { return float64(p.Ready()) }))
