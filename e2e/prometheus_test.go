@@ -299,3 +299,57 @@ func grepLines(text []byte, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// With server.logFormat json, each execution is one JSON log line with its jobId, language,
+// status and times, and neither the code, the stdin nor the output appears anywhere in the log.
+func TestStructuredExecutionLog(t *testing.T) {
+	s := StartServer(t, ServerOptions{Languages: []string{"python"}, PoolSize: 1, Edit: func(cfg map[string]any) {
+		cfg["server"].(map[string]any)["logFormat"] = "json"
+	}})
+	const (
+		codeMark  = "SECRET_IN_CODE_4711"
+		stdinMark = "SECRET_IN_STDIN_4712"
+		outMark   = "SECRET_IN_OUTPUT_4713"
+	)
+	code := fmt.Sprintf("# %s\nimport sys\nsys.stdin.read()\nprint('%s')\nprint('%s', file=sys.stderr)", codeMark, outMark, outMark)
+	r := s.Execute(t, "python", code, map[string]any{"stdin": stdinMark})
+	jobID := r.Str("jobId")
+	if jobID == "" {
+		t.Fatalf("no jobId in the answer: %s", r.Raw)
+	}
+	if !strings.Contains(string(r.Raw), outMark) {
+		t.Fatalf("the program did not print its mark, so the test proves nothing: %s", r.Raw)
+	}
+	var line map[string]any
+	deadline := time.Now().Add(10 * time.Second)
+	for line == nil {
+		for _, l := range strings.Split(strings.TrimSpace(s.Logs()), "\n") {
+			var m map[string]any
+			if err := json.Unmarshal([]byte(l), &m); err != nil {
+				t.Fatalf("log line is not JSON: %q", l)
+			}
+			if m["msg"] == "execution" && m["jobId"] == jobID {
+				line = m
+			}
+		}
+		if line == nil && time.Now().After(deadline) {
+			t.Fatalf("no execution line for job %s in the log", jobID)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if line["language"] != "python" || line["status"] != r.Str("status") {
+		t.Errorf("execution line %v does not match the answer %s", line, r.Raw)
+	}
+	for _, k := range []string{"wallMs", "cpuMs", "memoryBytes", "totalMs", "time", "level"} {
+		if _, ok := line[k].(float64); !ok && k != "time" && k != "level" {
+			t.Errorf("execution line has no number %s: %v", k, line)
+		} else if _, ok := line[k]; !ok {
+			t.Errorf("execution line has no %s: %v", k, line)
+		}
+	}
+	for _, mark := range []string{codeMark, stdinMark, outMark} {
+		if strings.Contains(s.Logs(), mark) {
+			t.Errorf("the log contains user data %s", mark)
+		}
+	}
+}
