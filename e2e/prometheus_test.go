@@ -152,10 +152,45 @@ func waitProm(t *testing.T, base, q string, cond func(float64) bool) float64 {
 func TestPrometheusScrapesServer(t *testing.T) {
 	prom := needTool(t, "prometheus")
 	promtool := needTool(t, "promtool")
-	s := StartServer(t, ServerOptions{Languages: []string{"python"}, PoolSize: 1})
+	s := StartServer(t, ServerOptions{Languages: []string{"python", "javascript"}, PoolSize: 1})
 
 	// One execution first, so that every kind of series has a sample.
 	s.Execute(t, "python", "print('warm')", nil)
+
+	// The k6 scripts' bodies (loadtest/k6/bodies.json) are what the API accepts and runs.
+	t.Run("k6 bodies", func(t *testing.T) {
+		raw, err := os.ReadFile(filepath.Join(repoRoot, "loadtest", "k6", "bodies.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var bodies struct {
+			Execute []map[string]any
+			Batch   map[string]any
+		}
+		if err := json.Unmarshal(raw, &bodies); err != nil {
+			t.Fatal(err)
+		}
+		for i, b := range bodies.Execute {
+			if r := s.Post(t, "/api/v1/execute", b); r.Code != 200 || r.Str("status") != "ok" {
+				t.Errorf("execute body %d: HTTP %d: %s", i, r.Code, r.Raw)
+			}
+		}
+		r := s.Post(t, "/api/v1/batch", bodies.Batch)
+		var ans struct {
+			Results []struct {
+				Succeeded bool
+				Result    struct{ Verdict string }
+			}
+		}
+		if err := json.Unmarshal(r.Raw, &ans); r.Code != 200 || err != nil || len(ans.Results) == 0 {
+			t.Fatalf("batch body: HTTP %d: %v %s", r.Code, err, r.Raw)
+		}
+		for i, x := range ans.Results {
+			if !x.Succeeded || x.Result.Verdict != "accepted" {
+				t.Errorf("batch body, submission %d: %s", i, r.Raw)
+			}
+		}
+	})
 	exposition := getText(t, s.URL+"/metrics")
 
 	t.Run("promtool check metrics", func(t *testing.T) {
