@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/codeexec/codeexec/pool"
+	"github.com/codeexec/codeexec/runner"
 )
 
 // engine is a fake pool.Engine and Lister: it lists what it created and did not remove, plus
@@ -102,4 +104,26 @@ func waitReady(mgr *pool.Manager) error {
 		time.Sleep(time.Millisecond)
 	}
 	return nil
+}
+
+// The cost the metrics add on the request path (one execution, one HTTP request) and of a scrape.
+func BenchmarkFinished(b *testing.B) {
+	m := New()
+	r := &runner.Result{Language: "python", Status: runner.OK}
+	r.Run.CPUTimeMs, r.Run.MemoryBytes = 15, 8<<20
+	for b.Loop() {
+		m.Finished(r, 50*time.Millisecond)
+		m.ObserveHTTP("/api/v1/execute", 200, 50*time.Millisecond)
+	}
+}
+
+func BenchmarkScrape(b *testing.B) {
+	m := New()
+	r := &runner.Result{Language: "python", Status: runner.OK}
+	m.Finished(r, time.Millisecond)
+	h := m.Handler()
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
+	}
 }
