@@ -71,8 +71,8 @@ type Server struct {
 
 // ServerOptions changes the repository's config.yaml for one test server.
 type ServerOptions struct {
-	// Languages limits the pools to these languages (nil: all). Others get pool size 0 and are
-	// still served, slowly (claim waits) — tests should only use the listed ones.
+	// Languages limits the pools to these languages (nil: all). Others get pool size 0: no
+	// container is ever started for them, so their requests wait the claim wait and get a 503.
 	Languages []string
 	PoolSize  int // per language; default 1
 	// Edit may change the parsed config (a map of the YAML) before it is written.
