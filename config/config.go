@@ -67,6 +67,7 @@ type Pool struct {
 	Runtime        string `yaml:"runtime"`        // OCI runtime: "" (engine default, runc) or e.g. "runsc"
 	User           string `yaml:"user"`           // uid:gid the sandbox runs as
 	StartParallel  int    `yaml:"startParallel"`  // containers being created at once, all languages
+	Unpaused       int    `yaml:"unpaused"`       // warm containers per language left running (default 1; 0: all paused)
 	ClaimWaitMs    int    `yaml:"claimWaitMs"`    // how long a request waits for a warm container
 	ReadyTimeoutMs int    `yaml:"readyTimeoutMs"` // how long a new container may take to warm up
 }
@@ -127,7 +128,8 @@ var instanceName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$`)
 
 // Parse validates a config document, filling defaults.
 func Parse(b []byte) (*Config, error) {
-	c := &Config{}
+	// Absent keys keep these values; 0 is a real choice for them.
+	c := &Config{Pool: Pool{Unpaused: 1}}
 	dec := yaml.NewDecoder(strings.NewReader(string(b)))
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil {
@@ -150,6 +152,9 @@ func Parse(b []byte) (*Config, error) {
 	}
 	if len(c.Languages) == 0 {
 		return nil, errors.New("config: no languages")
+	}
+	if c.Pool.Unpaused < 0 {
+		return nil, errors.New("config: pool.unpaused must not be negative")
 	}
 	if c.Server.RateLimit.PerSecond < 0 || c.Server.RateLimit.Burst < 0 {
 		return nil, errors.New("config: server.rateLimit: perSecond and burst must not be negative (perSecond 0 turns the limit off)")

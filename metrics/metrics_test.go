@@ -37,6 +37,7 @@ func (e *engine) Start(ctx context.Context, lang string) (pool.Container, error)
 	e.live[id] = true
 	return ctr(id), nil
 }
+func (e *engine) Pause(ctx context.Context, c pool.Container) error  { return nil }
 func (e *engine) Resume(ctx context.Context, c pool.Container) error { return nil }
 func (e *engine) Remove(ctx context.Context, c pool.Container) error {
 	e.mu.Lock()
@@ -61,7 +62,7 @@ func TestLeakDetector(t *testing.T) {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	e := &engine{live: map[string]bool{}}
 	m := New()
-	mgr := pool.NewManager(e, map[string]int{"python": 2}, 1, 5*time.Second, m, quiet)
+	mgr := pool.NewManager(e, map[string]int{"python": 2}, 1, pool.Options{Unpaused: 1, ClaimWait: 5 * time.Second, Observer: m, Logger: quiet})
 	t.Cleanup(func() { _ = mgr.Close(context.Background()) })
 	if err := waitReady(mgr); err != nil {
 		t.Fatal(err)

@@ -172,7 +172,7 @@ func (d *Docker) spec(l *config.Language) (*container.Config, *container.HostCon
 	return cfg, host
 }
 
-// Start creates, attaches, starts and pauses a container; see Engine.
+// Start creates, attaches and starts a container and waits for its agent; see Engine.
 func (d *Docker) Start(ctx context.Context, lang string) (Container, error) {
 	l, ok := d.langs[lang]
 	if !ok {
@@ -218,10 +218,12 @@ func (d *Docker) warm(ctx context.Context, b *Box) error {
 	if !ready.Ready {
 		return fmt.Errorf("agent: %s", ready.Error)
 	}
-	if err := d.cli.ContainerPause(ctx, b.id); err != nil {
-		return fmt.Errorf("pause: %w", err)
-	}
 	return nil
+}
+
+// Pause freezes a container (the cgroup freezer).
+func (d *Docker) Pause(ctx context.Context, c Container) error {
+	return d.cli.ContainerPause(ctx, c.ID())
 }
 
 // Resume unpauses a container.

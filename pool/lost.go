@@ -93,7 +93,7 @@ const failFastAfter = 3
 func (p *Pool) engineDown() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(p.ready) > 0 || p.failures < failFastAfter {
+	if p.warm() > 0 || p.failures < failFastAfter {
 		return nil
 	}
 	return p.lastErr
@@ -103,20 +103,23 @@ func (p *Pool) engineDown() error {
 // count only containers that can take a job, and the refill replaces them at once.
 func (p *Pool) dropLost() {
 	p.mu.Lock()
-	var keep, gone []Container
-	for n := len(p.ready); n > 0; n-- {
-		select {
-		case c := <-p.ready:
-			if lost(c) {
-				gone = append(gone, c)
-			} else {
-				keep = append(keep, c)
+	var gone []Container
+	for _, ch := range []chan Container{p.ready, p.hot} {
+		var keep []Container
+		for n := len(ch); n > 0; n-- {
+			select {
+			case c := <-ch:
+				if lost(c) {
+					gone = append(gone, c)
+				} else {
+					keep = append(keep, c)
+				}
+			default:
 			}
-		default:
 		}
-	}
-	for _, c := range keep {
-		p.ready <- c
+		for _, c := range keep {
+			ch <- c
+		}
 	}
 	p.mu.Unlock()
 	for _, c := range gone {

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sort"
-	"time"
 )
 
 // Manager holds one Pool per language over a shared engine.
@@ -14,16 +12,16 @@ type Manager struct {
 	pools map[string]*Pool
 }
 
-// NewManager starts a pool per language with the given targets. Starts across all pools share
-// startParallel slots, because the engine's create+start rate is the bottleneck.
-func NewManager(engine Engine, targets map[string]int, startParallel int, claimWait time.Duration, obs Observer, log *slog.Logger) *Manager {
+// NewManager starts a pool per language with the given targets and the options common to all
+// (Lang and Target are set per language). Starts across all pools share startParallel slots,
+// because the engine's create+start rate is the bottleneck.
+func NewManager(engine Engine, targets map[string]int, startParallel int, common Options) *Manager {
 	slots := make(chan struct{}, max(startParallel, 1))
 	m := &Manager{pools: map[string]*Pool{}}
 	for lang, n := range targets {
-		m.pools[lang] = New(engine, Options{
-			Lang: lang, Target: n, ClaimWait: claimWait, StartSlots: slots,
-			Observer: obs, Logger: log,
-		})
+		opt := common
+		opt.Lang, opt.Target, opt.StartSlots = lang, n, slots
+		m.pools[lang] = New(engine, opt)
 	}
 	return m
 }

@@ -18,6 +18,8 @@ type fakeEngine struct {
 	live     map[string]bool // created and not removed
 	paused   map[string]bool
 	starts   int
+	pauses   int
+	resumes  int
 	fail     error
 	lostNext bool          // the next Resume fails (the engine lost the container)
 	gate     chan struct{} // when set, Start waits for a receive on it
@@ -51,8 +53,18 @@ func (f *fakeEngine) Start(ctx context.Context, lang string) (Container, error) 
 	f.next++
 	id := fmt.Sprintf("%s-%d", lang, f.next)
 	f.live[id] = true
-	f.paused[id] = true
 	return fakeContainer(id), nil
+}
+
+func (f *fakeEngine) Pause(ctx context.Context, c Container) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.live[c.ID()] || f.paused[c.ID()] {
+		return fmt.Errorf("%s is not running", c.ID())
+	}
+	f.paused[c.ID()] = true
+	f.pauses++
+	return nil
 }
 
 func (f *fakeEngine) Resume(ctx context.Context, c Container) error {
@@ -66,6 +78,7 @@ func (f *fakeEngine) Resume(ctx context.Context, c Container) error {
 		return fmt.Errorf("%s is not paused", c.ID())
 	}
 	f.paused[c.ID()] = false
+	f.resumes++
 	return nil
 }
 
@@ -310,4 +323,143 @@ func (c *countingEngine) Start(ctx context.Context, lang string) (Container, err
 	time.Sleep(time.Millisecond) // let others try to start meanwhile
 	defer func() { c.mu.Lock(); c.active--; c.mu.Unlock() }()
 	return c.fakeEngine.Start(ctx, lang)
+}
+
+func newPoolUnpaused(t *testing.T, e Engine, target, unpaused int) *Pool {
+	p := New(e, Options{Lang: "py", Target: target, Unpaused: unpaused, ClaimWait: 5 * time.Second, Logger: quiet,
+		Backoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
+	t.Cleanup(func() { _ = p.Close(context.Background()) })
+	return p
+}
+
+// states counts the live containers that are paused and running.
+func (f *fakeEngine) states() (paused, running int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for id := range f.live {
+		if f.paused[id] {
+			paused++
+		} else {
+			running++
+		}
+	}
+	return paused, running
+}
+
+func TestUnpausedAreKeptAheadOfClaims(t *testing.T) {
+	for _, c := range []struct{ target, unpaused, wantRunning int }{
+		{3, 0, 0}, {3, 1, 1}, {3, 2, 2}, {2, 5, 2}, {1, 1, 1},
+	} {
+		t.Run(fmt.Sprintf("target %d unpaused %d", c.target, c.unpaused), func(t *testing.T) {
+			e := newFake()
+			p := newPoolUnpaused(t, e, c.target, c.unpaused)
+			settled := func() bool {
+				paused, running := e.states()
+				return p.Ready() == c.target && running == c.wantRunning && paused == c.target-c.wantRunning &&
+					p.Unpaused() == c.wantRunning
+			}
+			eventually(t, "filled with the right mix", settled)
+			// Claims take the running ones first (no unpause) and the pool thaws the next.
+			for range 3 * c.target {
+				e.mu.Lock()
+				resumes := e.resumes
+				e.mu.Unlock()
+				cl, err := p.Claim(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				e.mu.Lock()
+				stillPaused := e.paused[cl.ID()]
+				resumedByClaim := e.resumes > resumes
+				e.mu.Unlock()
+				if stillPaused {
+					t.Fatal("claimed container is paused")
+				}
+				// Whether this claim had to unpause depends on whether the thaw ahead of it
+				// finished; with no unpaused ones it always must.
+				if c.unpaused == 0 && !resumedByClaim {
+					t.Fatal("claim from an all-paused pool did not unpause")
+				}
+				p.Release(cl)
+				eventually(t, "back to the right mix", settled)
+			}
+		})
+	}
+}
+
+// A container claimed as soon as it is warm is never paused: under load the engine is spared a
+// pause and an unpause per execution.
+func TestWaitingClaimGetsAFreshContainerUnpaused(t *testing.T) {
+	e := newFake()
+	e.gate = make(chan struct{})
+	p := newPoolUnpaused(t, e, 2, 1)
+	got := make(chan Container, 1)
+	go func() {
+		c, err := p.Claim(context.Background())
+		if err != nil {
+			t.Error(err)
+		}
+		got <- c
+	}()
+	e.gate <- struct{}{}
+	c := <-got
+	close(e.gate)
+	e.mu.Lock()
+	pauses, resumes := e.pauses, e.resumes
+	e.mu.Unlock()
+	if pauses != 0 || resumes != 0 {
+		t.Fatalf("%d pauses and %d unpauses before the first claim; want none", pauses, resumes)
+	}
+	p.Release(c)
+}
+
+func TestPauseFailureIsAFailedStart(t *testing.T) {
+	e := &pauseFailing{fakeEngine: newFake(), failures: 3}
+	p := newPoolUnpaused(t, e, 3, 1)
+	eventually(t, "filled despite failed pauses", func() bool {
+		paused, running := e.states()
+		return p.Ready() == 3 && paused == 2 && running == 1
+	})
+	if live, _ := e.count(); live != 3 {
+		t.Fatalf("%d live; containers whose pause failed must be removed", live)
+	}
+}
+
+type pauseFailing struct {
+	*fakeEngine
+	failures int
+}
+
+func (f *pauseFailing) Pause(ctx context.Context, c Container) error {
+	f.mu.Lock()
+	fail := f.failures > 0
+	if fail {
+		f.failures--
+	}
+	f.mu.Unlock()
+	if fail {
+		return errors.New("pause failed")
+	}
+	return f.fakeEngine.Pause(ctx, c)
+}
+
+// After the running one is claimed, a paused one is unpaused at once, without waiting for the
+// replacement's start.
+func TestClaimThawsAPausedOneAhead(t *testing.T) {
+	e := newFake()
+	p := newPoolUnpaused(t, e, 3, 1)
+	eventually(t, "filled", func() bool { return p.Ready() == 3 && p.Unpaused() == 1 })
+	e.mu.Lock()
+	e.gate = make(chan struct{}) // replacements hang in Start from now on
+	e.mu.Unlock()
+	c, err := p.Claim(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a paused one unpaused while the start hangs", func() bool {
+		paused, running := e.states()
+		return paused == 1 && running == 2 && p.Unpaused() == 1 && p.Ready() == 2
+	})
+	p.Release(c)
+	close(e.gate)
 }

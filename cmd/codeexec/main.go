@@ -95,8 +95,12 @@ func run(configPath string) error {
 	for name, l := range cfg.Languages {
 		targets[name] = l.PoolSize
 	}
-	pools := pool.NewManager(engine, targets, cfg.Pool.StartParallel,
-		time.Duration(cfg.Pool.ClaimWaitMs)*time.Millisecond, m, log)
+	pools := pool.NewManager(engine, targets, cfg.Pool.StartParallel, pool.Options{
+		Unpaused:  cfg.Pool.Unpaused,
+		ClaimWait: time.Duration(cfg.Pool.ClaimWaitMs) * time.Millisecond,
+		Observer:  m,
+		Logger:    log,
+	})
 	m.WatchPools(pools)
 	leakCtx, stopLeaks := context.WithCancel(context.Background())
 	defer stopLeaks()
