@@ -149,8 +149,8 @@ func TestClaimResumesAndRefills(t *testing.T) {
 	if paused {
 		t.Fatal("claimed container is still paused")
 	}
-	eventually(t, "refilled to 2 ready", func() bool { return p.Ready() == 2 })
 	p.Release(c)
+	eventually(t, "refilled to 2 ready", func() bool { return p.Ready() == 2 })
 	eventually(t, "released container removed", func() bool {
 		e.mu.Lock()
 		defer e.mu.Unlock()
@@ -443,8 +443,8 @@ func (f *pauseFailing) Pause(ctx context.Context, c Container) error {
 	return f.fakeEngine.Pause(ctx, c)
 }
 
-// After the running one is claimed, a paused one is unpaused at once, without waiting for the
-// replacement's start.
+// After the running one is claimed and released, a paused one is unpaused at once, without
+// waiting for the replacement's start.
 func TestClaimThawsAPausedOneAhead(t *testing.T) {
 	e := newFake()
 	p := newPoolUnpaused(t, e, 3, 1)
@@ -456,10 +456,40 @@ func TestClaimThawsAPausedOneAhead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	p.Release(c)
 	eventually(t, "a paused one unpaused while the start hangs", func() bool {
 		paused, running := e.states()
-		return paused == 1 && running == 2 && p.Unpaused() == 1 && p.Ready() == 2
+		return paused == 1 && running == 1 && p.Unpaused() == 1 && p.Ready() == 2
 	})
-	p.Release(c)
 	close(e.gate)
+}
+
+// While other warm containers wait, the replacement starts at the Release, so that its start does
+// not compete with the execution for the CPU; the last warm container is replaced at once.
+func TestRefillWaitsForReleaseUnlessPoolIsEmpty(t *testing.T) {
+	e := newFake()
+	p := newPoolUnpaused(t, e, 2, 0)
+	eventually(t, "2 ready", func() bool { return p.Ready() == 2 })
+	c1, err := p.Claim(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // far less than the 1 s sweep, which would refill anyway
+	if _, starts := e.count(); starts != 2 {
+		t.Fatalf("%d starts while the claimed container runs and another waits; want the refill at release", starts)
+	}
+	p.Release(c1)
+	eventually(t, "refilled after the release", func() bool { _, s := e.count(); return s == 3 && p.Ready() == 2 })
+
+	c2, err := p.Claim(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c3, err := p.Claim(context.Background()) // the last one: replaced without waiting for releases
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "refilled with both still claimed", func() bool { return p.Ready() == 2 })
+	p.Release(c2)
+	p.Release(c3)
 }
