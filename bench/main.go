@@ -245,7 +245,7 @@ func run(ctx context.Context, o options) (err error) {
 	if err := srv.waitFull(ctx, time.Minute); err != nil {
 		return err
 	}
-	for _, kind := range []string{"engine", "pool"} {
+	for _, kind := range []string{"engine", "pool", "pool+pause"} {
 		for _, par := range o.churnParallel {
 			logf("churn (%s cycle): %d parallel loops for %s", kind, par, o.churnDur)
 			p, err := cold.churn(ctx, o.sweepLang, kind, par, o.churnDur)
@@ -318,6 +318,23 @@ func measureLang(ctx context.Context, o options, srv *server, api *apiClient, co
 		}
 	}
 	lr.Cold, lr.ColdToExit = summarize(total), summarize(toExit)
+
+	if dockerCLI() {
+		logf("%s: %d runs with the docker CLI (docker run --rm)", l.Name, o.runs)
+		var cli []float64
+		for i := 0; i < o.warmups+o.runs; i++ {
+			d, err := cold.cliRun(ctx, l, code)
+			if err != nil {
+				return fmt.Errorf("docker CLI run %d: %w", i+1, err)
+			}
+			if i >= o.warmups {
+				cli = append(cli, ms(d))
+			}
+		}
+		d := summarize(cli)
+		lr.CLI = &d
+		lr.RatioAPICLI = lr.API.P50 / d.P50
+	}
 
 	fp := planFloor(l, cacheDir)
 	lr.FloorVersion, lr.FloorDropped, lr.FloorMissing = fp.Version, fp.Dropped, fp.Missing

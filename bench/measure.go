@@ -295,8 +295,10 @@ func (c *coldRunner) run(ctx context.Context, l *config.Language, code string) (
 // ChurnPoint is a container turnover rate with this many loops in parallel.
 type ChurnPoint struct {
 	// Cycle "engine": create, start, remove of a container running /bin/true. "pool": what the
-	// pool does per container: create, attach, start, the agent's ready line, pause, unpause,
-	// remove (no job), so the difference is the cost of our warm-up on top of the engine's.
+	// pool does per container under load (a waiting request takes it as soon as it is warm):
+	// create, attach, start, the agent's ready line, remove (no job), so the difference is the
+	// cost of our warm-up on top of the engine's. "pool+pause": the same with a pause and an
+	// unpause, as for a container that waited paused.
 	Kind       string  `json:"kind"`
 	Parallel   int     `json:"parallel"`
 	Seconds    float64 `json:"seconds"`
@@ -333,8 +335,11 @@ func (c *coldRunner) churn(ctx context.Context, lang, kind string, parallel int,
 		}
 		return nil
 	}
-	if kind == "pool" {
-		cycle = func(name string) error { return c.poolCycle(ctx, s, name) }
+	switch kind {
+	case "pool":
+		cycle = func(name string) error { return c.poolCycle(ctx, s, name, false) }
+	case "pool+pause":
+		cycle = func(name string) error { return c.poolCycle(ctx, s, name, true) }
 	}
 	p := ChurnPoint{Kind: kind, Parallel: parallel}
 	var mu sync.Mutex
@@ -370,8 +375,8 @@ func (c *coldRunner) churn(ctx context.Context, lang, kind string, parallel int,
 }
 
 // poolCycle is one container's life in the pool, without the job: create, attach, start, read
-// the agent's ready line (after its warm-up), pause, unpause, remove.
-func (c *coldRunner) poolCycle(ctx context.Context, s coldSpec, name string) error {
+// the agent's ready line (after its warm-up), pause and unpause if asked, remove.
+func (c *coldRunner) poolCycle(ctx context.Context, s coldSpec, name string, pause bool) error {
 	cfg, host := s.pool, s.host
 	cr, err := c.cli.ContainerCreate(ctx, &cfg, &host, nil, nil, name)
 	if err != nil {
@@ -408,11 +413,13 @@ func (c *coldRunner) poolCycle(ctx context.Context, s coldSpec, name string) err
 	case <-time.After(30 * time.Second):
 		return errors.New("the agent was not ready within 30 s")
 	}
-	if err := c.cli.ContainerPause(ctx, cr.ID); err != nil {
-		return fmt.Errorf("pause: %w", err)
-	}
-	if err := c.cli.ContainerUnpause(ctx, cr.ID); err != nil {
-		return fmt.Errorf("unpause: %w", err)
+	if pause {
+		if err := c.cli.ContainerPause(ctx, cr.ID); err != nil {
+			return fmt.Errorf("pause: %w", err)
+		}
+		if err := c.cli.ContainerUnpause(ctx, cr.ID); err != nil {
+			return fmt.Errorf("unpause: %w", err)
+		}
 	}
 	if err := c.cli.ContainerRemove(ctx, cr.ID, container.RemoveOptions{Force: true}); err != nil {
 		return fmt.Errorf("remove: %w", err)

@@ -86,6 +86,9 @@ type LangResult struct {
 	// Cold is `docker run --rm`: create → removed. ColdToExit stops at the process' exit.
 	Cold       Dist `json:"dockerRun"`
 	ColdToExit Dist `json:"dockerRunToExit"`
+	// CLI is the docker CLI's own `docker run --rm` with the same flags (nil: no CLI here).
+	CLI         *Dist   `json:"dockerCliRun,omitempty"`
+	RatioAPICLI float64 `json:"ratioApiToDockerCliRun,omitempty"`
 	// Floor is the same commands on the bare host, when the runtime is installed there.
 	Floor           *Dist    `json:"floor,omitempty"`
 	FloorVersion    string   `json:"floorVersion,omitempty"`
@@ -207,8 +210,16 @@ func evaluateTargets(r *Report, sweepLang string) []TargetCheck {
 		p50 := l.API.P50
 		switch l.Language {
 		case "python":
+			if l.CLI != nil {
+				lim := 0.12 * l.CLI.P50
+				check("python API p50 ≤ 0.12 × `docker run --rm` (CLI) p50", f1(p50)+" ms", f1(lim)+" ms", p50 <= lim,
+					"the target as issue 3 words it")
+			} else {
+				unknown("python API p50 ≤ 0.12 × `docker run --rm` (CLI) p50", "no docker CLI on this machine")
+			}
 			lim := 0.12 * l.Cold.P50
-			check("python API p50 ≤ 0.12 × docker run p50", f1(p50)+" ms", f1(lim)+" ms", p50 <= lim, "")
+			check("python API p50 ≤ 0.12 × docker run via the Engine API p50", f1(p50)+" ms", f1(lim)+" ms", p50 <= lim,
+				"stricter: the same container without the CLI's own cost")
 			if l.Floor != nil {
 				lim := l.Floor.P50 + 20
 				check("python API p50 ≤ floor + 20 ms", f1(p50)+" ms", f1(lim)+" ms", p50 <= lim, "")
@@ -348,19 +359,25 @@ func markdown(r *Report) string {
 	p("## Hello world, sequential (%d runs each, after %d warm-up runs)\n\n", r.Settings.Runs, r.Settings.Warmups)
 	p("Milliseconds. **API**: client-side latency of `POST /api/v1/execute` on 127.0.0.1, the pool full before each request " +
 		"(an idle server). **in sandbox**: compile+run wall time the agent measured inside the container. " +
-		"**docker run**: a fresh container per run with the pool's own flags (create, attach, start, wait, remove, as " +
-		"`docker run --rm`; *to exit* stops before the removal). **floor**: the same commands on the bare host.\n\n")
-	p("| language | API p50 | API p90 | API p99 | in sandbox p50 | docker run p50 | p90 | p99 | to exit p50 | floor p50 | p90 | p99 | API / docker run | API − floor |\n")
-	p("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+		"**docker run**: a fresh container per run with the pool's own flags through the Engine API (create, attach, " +
+		"start, wait, remove, as `docker run --rm` does; *to exit* stops before the removal). **CLI**: the docker CLI's " +
+		"own `docker run --rm` with the same flags, as a user would type it (it adds the CLI's start and its own API " +
+		"calls). **floor**: the same commands on the bare host.\n\n")
+	p("| language | API p50 | API p90 | API p99 | in sandbox p50 | docker run p50 | p90 | p99 | to exit p50 | CLI p50 | floor p50 | p90 | p99 | API / docker run | API / CLI | API − floor |\n")
+	p("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, l := range r.Languages {
 		floor, fp90, fp99, minus := "n/a", "", "", "n/a"
 		if l.Floor != nil {
 			floor, fp90, fp99 = f1(l.Floor.P50), f1(l.Floor.P90), f1(l.Floor.P99)
 			minus = fmt.Sprintf("%+.0f", *l.APIMinusFloorMs)
 		}
-		p("| %s | **%s** | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.2f | %s |\n", l.Language,
+		cli, ratioCLI := "n/a", "n/a"
+		if l.CLI != nil {
+			cli, ratioCLI = f1(l.CLI.P50), fmt.Sprintf("%.2f", l.RatioAPICLI)
+		}
+		p("| %s | **%s** | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.2f | %s | %s |\n", l.Language,
 			f1(l.API.P50), f1(l.API.P90), f1(l.API.P99), f1(l.InSandbox.P50), f1(l.Cold.P50), f1(l.Cold.P90),
-			f1(l.Cold.P99), f1(l.ColdToExit.P50), floor, fp90, fp99, l.RatioAPICold, minus)
+			f1(l.Cold.P99), f1(l.ColdToExit.P50), cli, floor, fp90, fp99, l.RatioAPICold, ratioCLI, minus)
 	}
 	p("\nWith %d runs, p99 lies between the two slowest runs.\n\n", r.Settings.Runs)
 	p("| language | image version | host runtime (floor) | notes |\n|---|---|---|---|\n")
@@ -416,8 +433,9 @@ func markdown(r *Report) string {
 	p("**engine**: loops of create → start → remove (force) with the %s pool's own flags, the container running `/bin/true`, "+
 		"%.0f s per point: the most containers per second this engine can turn over. A service that uses each container "+
 		"once cannot sustain more executions per second than this. **pool**: the pool's own cycle with the same flags, "+
-		"without a job: create, attach, start, the agent's ready line after its warm-up, pause, unpause, remove; the "+
-		"difference is what our warm-up adds.\n\n", r.Settings.SweepLanguage, r.Settings.ChurnSeconds)
+		"without a job, as under load (a waiting request takes a container as soon as it is warm): create, attach, start, "+
+		"the agent's ready line after its warm-up, remove; the difference is what our warm-up adds. **pool+pause**: the "+
+		"same with a pause and an unpause, as for a container that waited paused in an idle pool.\n\n", r.Settings.SweepLanguage, r.Settings.ChurnSeconds)
 	p("| cycle | parallel loops | cycles | errors | containers/s | cycle p50 ms | cycle p99 ms |\n|---|--:|--:|--:|--:|--:|--:|\n")
 	for _, c := range r.Churn {
 		p("| %s | %d | %d | %d | %s | %s | %s |\n", c.Kind, c.Parallel, c.Cycles, c.Errors, f1(c.PerSecond), f1(c.Cycle.P50), f1(c.Cycle.P99))
