@@ -149,3 +149,19 @@ func TestChartIsXML(t *testing.T) {
 		})
 	}
 }
+
+func TestPlanFloorDropsImageOnlyFiles(t *testing.T) {
+	l := &config.Language{Name: "x", Source: "main.x",
+		Run: []string{"sh", "--snapshot-blob", "/nonexistent/node.blob", "-XX:Archive=/nonexistent/a.jsa", "-e", "{entry}"}}
+	fp := planFloor(l, t.TempDir())
+	if fp.Missing != "" {
+		t.Fatal(fp.Missing)
+	}
+	got := strings.Join(fp.steps[0][1:], " ")
+	if got != "-e main.x" {
+		t.Errorf("host command %q, want the flag and both image-only files dropped: -e main.x", got)
+	}
+	if d := strings.Join(fp.Dropped, " "); d != "--snapshot-blob /nonexistent/node.blob -XX:Archive=/nonexistent/a.jsa" {
+		t.Errorf("dropped %q", d)
+	}
+}

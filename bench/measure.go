@@ -439,7 +439,8 @@ type floorPlan struct {
 }
 
 // planFloor adapts the config's commands to the host: the first word must be installed, and an
-// argument naming a file that only exists in the image (Java's CDS archive) is dropped. Paths
+// argument naming a file that only exists in the image (Java's CDS archive, node's start-up
+// snapshot, with its flag) is dropped. Paths
 // under /tmp in the environment (Go's build cache) move to a cache folder of the bench, which
 // the warm-up runs fill, as the image's pre-built cache is filled.
 func planFloor(l *config.Language, cacheDir string) floorPlan {
@@ -464,6 +465,12 @@ func planFloor(l *config.Language, cacheDir string) floorPlan {
 		for _, a := range argv {
 			if p := absPathIn(a); p != "" {
 				if _, err := os.Stat(p); err != nil {
+					// A path given as the value of the flag before it (`--snapshot-blob FILE`)
+					// takes the flag with it.
+					if n := len(kept); a == p && n > 1 && strings.HasPrefix(kept[n-1], "-") && !strings.Contains(kept[n-1], "=") {
+						fp.Dropped = append(fp.Dropped, kept[n-1])
+						kept = kept[:n-1]
+					}
 					fp.Dropped = append(fp.Dropped, a)
 					continue
 				}
