@@ -30,7 +30,7 @@ type options struct {
 	langs                                      []string
 	runs, warmups                              int
 	clients, churnParallel                     []int
-	pointDur, churnDur                         time.Duration
+	pointDur, pacedDur, churnDur               time.Duration
 	sweepLang                                  string
 	sweepPool                                  int
 	timeout                                    time.Duration
@@ -49,7 +49,8 @@ func main() {
 	flag.IntVar(&o.runs, "runs", 30, "sequential runs per language and per mode (API, docker run, host)")
 	flag.IntVar(&o.warmups, "warmups", 2, "unmeasured runs per language and mode first (page cache, Go build cache)")
 	flag.StringVar(&clients, "clients", "1,2,4,8,16", "concurrency sweep: clients per point")
-	flag.DurationVar(&o.pointDur, "duration", 10*time.Second, "length of each sweep point and of the paced run")
+	flag.DurationVar(&o.pointDur, "duration", 10*time.Second, "length of each sweep point")
+	flag.DurationVar(&o.pacedDur, "paced-duration", 30*time.Second, "length of the paced run (its p99 needs a few hundred requests)")
 	flag.StringVar(&churnPar, "churn-parallel", "1,2,4,8", "parallel create+start+remove loops for the engine's ceiling")
 	flag.DurationVar(&o.churnDur, "churn-duration", 5*time.Second, "length of each churn point")
 	flag.StringVar(&o.sweepLang, "sweep-lang", "python", "language of the concurrency sweep")
@@ -76,6 +77,7 @@ func main() {
 		def("runs", func() { o.runs = 3 })
 		def("warmups", func() { o.warmups = 1 })
 		def("duration", func() { o.pointDur = time.Second })
+		def("paced-duration", func() { o.pacedDur = time.Second })
 		def("churn-duration", func() { o.churnDur = time.Second })
 		def("clients", func() { clients = "1,2" })
 		def("churn-parallel", func() { churnPar = "1,2" })
@@ -245,7 +247,7 @@ func run(ctx context.Context, o options) (err error) {
 	if err := srv.waitFull(ctx, time.Minute); err != nil {
 		return err
 	}
-	for _, kind := range []string{"engine", "pool", "pool+pause"} {
+	for _, kind := range []string{"engine", "pool", "pool-paused"} {
 		for _, par := range o.churnParallel {
 			logf("churn (%s cycle): %d parallel loops for %s", kind, par, o.churnDur)
 			p, err := cold.churn(ctx, o.sweepLang, kind, par, o.churnDur)
@@ -282,9 +284,25 @@ func (s *server) scrape(ctx context.Context) (scrape, error) {
 func measureLang(ctx context.Context, o options, srv *server, api *apiClient, cold *coldRunner, l *config.Language,
 	cacheDir, tmp string, lr *LangResult) error {
 	code := hello[l.Name]
-	logf("%s: %d runs through the API", l.Name, o.runs)
-	var lat, inside, refill []float64
+	fp := planFloor(l, cacheDir)
+	lr.FloorVersion, lr.FloorDropped, lr.FloorMissing = fp.Version, fp.Dropped, fp.Missing
+	withCLI := dockerCLI()
+	what := "API, docker run via the Engine API"
+	if withCLI {
+		what += ", docker CLI"
+	}
+	if fp.Missing == "" {
+		what += ", host (" + fp.Version + ")"
+	} else {
+		logf("%s: no host floor: %s", l.Name, fp.Missing)
+	}
+	// The ways are interleaved, one run of each per round, so that a change in the machine's
+	// speed during the run (other tenants, CPU frequency) weighs on all of them alike and the
+	// ratios hold.
+	logf("%s: %d rounds of %s", l.Name, o.runs, what)
+	var lat, inside, refill, total, toExit, cli, floor []float64
 	for i := 0; i < o.warmups+o.runs; i++ {
+		keep := i >= o.warmups
 		if err := srv.waitFull(ctx, time.Minute); err != nil {
 			return err
 		}
@@ -296,64 +314,51 @@ func measureLang(ctx context.Context, o options, srv *server, api *apiClient, co
 		if err := srv.waitFull(ctx, time.Minute); err != nil {
 			return err
 		}
-		if i < o.warmups {
-			continue
+		if keep {
+			lat = append(lat, ms(r.took))
+			inside = append(inside, r.runMs+r.compileMs)
+			refill = append(refill, ms(time.Since(t0)))
 		}
-		lat = append(lat, ms(r.took))
-		inside = append(inside, r.runMs+r.compileMs)
-		refill = append(refill, ms(time.Since(t0)))
-	}
-	lr.API, lr.InSandbox = summarize(lat), summarize(inside)
-	lr.refill = summarize(refill)
 
-	logf("%s: %d runs as docker run --rm", l.Name, o.runs)
-	var total, toExit []float64
-	for i := 0; i < o.warmups+o.runs; i++ {
-		r, err := cold.run(ctx, l, code)
+		c, err := cold.run(ctx, l, code)
 		if err != nil {
 			return fmt.Errorf("docker run %d: %w", i+1, err)
 		}
-		if i >= o.warmups {
-			total, toExit = append(total, ms(r.total)), append(toExit, ms(r.toExit))
+		if keep {
+			total, toExit = append(total, ms(c.total)), append(toExit, ms(c.toExit))
 		}
-	}
-	lr.Cold, lr.ColdToExit = summarize(total), summarize(toExit)
 
-	if dockerCLI() {
-		logf("%s: %d runs with the docker CLI (docker run --rm)", l.Name, o.runs)
-		var cli []float64
-		for i := 0; i < o.warmups+o.runs; i++ {
+		if withCLI {
 			d, err := cold.cliRun(ctx, l, code)
 			if err != nil {
 				return fmt.Errorf("docker CLI run %d: %w", i+1, err)
 			}
-			if i >= o.warmups {
+			if keep {
 				cli = append(cli, ms(d))
 			}
 		}
-		d := summarize(cli)
-		lr.CLI = &d
-		lr.RatioAPICLI = lr.API.P50 / d.P50
-	}
 
-	fp := planFloor(l, cacheDir)
-	lr.FloorVersion, lr.FloorDropped, lr.FloorMissing = fp.Version, fp.Dropped, fp.Missing
-	if fp.Missing == "" {
-		logf("%s: %d runs on the host (%s)", l.Name, o.runs, fp.Version)
-		var floor []float64
-		for i := 0; i < o.warmups+o.runs; i++ {
+		if fp.Missing == "" {
 			d, err := runFloor(ctx, fp, l, code, tmp)
 			if err != nil {
 				return fmt.Errorf("host run %d: %w", i+1, err)
 			}
-			if i >= o.warmups {
+			if keep {
 				floor = append(floor, ms(d))
 			}
 		}
+	}
+	lr.API, lr.InSandbox = summarize(lat), summarize(inside)
+	lr.refill = summarize(refill)
+	lr.Cold, lr.ColdToExit = summarize(total), summarize(toExit)
+	if withCLI {
+		d := summarize(cli)
+		lr.CLI = &d
+		lr.RatioAPICLI = lr.API.P50 / d.P50
+	}
+	if fp.Missing == "" {
 		f := summarize(floor)
 		lr.Floor = &f
-	} else {
-		logf("%s: no host floor: %s", l.Name, fp.Missing)
 	}
 	lr.RatioAPICold = lr.API.P50 / lr.Cold.P50
 	if lr.Floor != nil {
@@ -400,8 +405,8 @@ func sweep(ctx context.Context, o options, srv *server, api *apiClient, rep *Rep
 	if err := srv.waitFull(ctx, time.Minute); err != nil {
 		return err
 	}
-	logf("paced: %s at %.1f requests/s (half of %d clients) for %s", o.sweepLang, rate, ref.Clients, o.pointDur)
-	p := paced(ctx, api, o.sweepLang, code, rate, o.pointDur)
+	logf("paced: %s at %.1f requests/s (half of %d clients) for %s", o.sweepLang, rate, ref.Clients, o.pacedDur)
+	p := paced(ctx, api, o.sweepLang, code, rate, o.pacedDur)
 	p.RefClients = ref.Clients
 	rep.Paced = &p
 	return ctx.Err()

@@ -297,7 +297,7 @@ type ChurnPoint struct {
 	// Cycle "engine": create, start, remove of a container running /bin/true. "pool": what the
 	// pool does per container under load (a waiting request takes it as soon as it is warm):
 	// create, attach, start, the agent's ready line, remove (no job), so the difference is the
-	// cost of our warm-up on top of the engine's. "pool+pause": the same with a pause and an
+	// cost of our warm-up on top of the engine's. "pool-paused": the same with a pause and an
 	// unpause, as for a container that waited paused.
 	Kind       string  `json:"kind"`
 	Parallel   int     `json:"parallel"`
@@ -338,7 +338,7 @@ func (c *coldRunner) churn(ctx context.Context, lang, kind string, parallel int,
 	switch kind {
 	case "pool":
 		cycle = func(name string) error { return c.poolCycle(ctx, s, name, false) }
-	case "pool+pause":
+	case "pool-paused":
 		cycle = func(name string) error { return c.poolCycle(ctx, s, name, true) }
 	}
 	p := ChurnPoint{Kind: kind, Parallel: parallel}

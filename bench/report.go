@@ -434,7 +434,7 @@ func markdown(r *Report) string {
 		"%.0f s per point: the most containers per second this engine can turn over. A service that uses each container "+
 		"once cannot sustain more executions per second than this. **pool**: the pool's own cycle with the same flags, "+
 		"without a job, as under load (a waiting request takes a container as soon as it is warm): create, attach, start, "+
-		"the agent's ready line after its warm-up, remove; the difference is what our warm-up adds. **pool+pause**: the "+
+		"the agent's ready line after its warm-up, remove; the difference is what our warm-up adds. **pool-paused**: the "+
 		"same with a pause and an unpause, as for a container that waited paused in an idle pool.\n\n", r.Settings.SweepLanguage, r.Settings.ChurnSeconds)
 	p("| cycle | parallel loops | cycles | errors | containers/s | cycle p50 ms | cycle p99 ms |\n|---|--:|--:|--:|--:|--:|--:|\n")
 	for _, c := range r.Churn {

@@ -3,7 +3,9 @@
 # Order: already present -> pull -> build it here with debootstrap (minbase) and `docker import`.
 # The last path exists because some machines (CI here) reach Debian's mirror but not Docker Hub.
 set -euo pipefail
-BASE=debian:bookworm-slim
+# CODEEXEC_BASE only serves to try the debootstrap path beside a real base (the Dockerfiles name
+# debian:bookworm-slim).
+BASE=${CODEEXEC_BASE:-debian:bookworm-slim}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
 if docker image inspect "$BASE" >/dev/null 2>&1; then

@@ -21,7 +21,7 @@ bin/codeexec -config "$config" -list-images | while read -r lang image; do
   echo "images: building $image from $dir (a few minutes for java and go; apt output follows)"
   start=$(date +%s)
   DOCKER_BUILDKIT=0 docker build --label "codeexec.context=$hash" -t "$image" "$dir" 2>&1 \
-    | grep --line-buffered -E '^(Step |Setting up |Get:[0-9]+ |Successfully|E: |error)' | sed -u "s/^/  [$lang] /"
+    | grep --line-buffered -E '^(Step |Setting up |Get:[0-9]+ |Successfully|E: |error)|returned a non-zero code|ERROR' | sed -u "s/^/  [$lang] /"
   docker image inspect "$image" >/dev/null 2>&1 || { echo "images: building $image failed" >&2; exit 1; }
   echo "images: built $image in $(( $(date +%s) - start ))s"
 done
