@@ -103,7 +103,7 @@ type LangResult struct {
 // Refill is the pool's replacement of a used container during the sequential API runs.
 type Refill struct {
 	Language string `json:"language"`
-	// From codeexec_container_start_seconds (create, start, warm-up, pause): what the server
+	// From codeexec_container_start_seconds (create, start, warm-up, pause if paused): what the server
 	// observed for the containers started while the sequential runs went on, one at a time.
 	Containers int     `json:"containers"`
 	MeanMs     float64 `json:"meanMs"`
@@ -393,10 +393,11 @@ func markdown(r *Report) string {
 	}
 
 	p("\n## Pool refill\n\n")
-	p("Per container: **start** is `codeexec_container_start_seconds` (create, attach, start, warm-up, pause) for the " +
-		"containers started during the sequential runs, one at a time; **back to full** is timed by the bench from receiving an answer " +
-		"until `/api/v1/languages` shows the pool at its target again; the refill starts when the container is claimed, " +
-		"so this is the part of the refill still running after the answer.\n\n")
+	p("Per container: **start** is `codeexec_container_start_seconds` (create, attach, start, warm-up, and the pause of " +
+		"those that wait paused) for the containers started during the sequential runs, one at a time; **back to full** is " +
+		"timed by the bench from receiving an answer until `/api/v1/languages` shows the pool at its target again. While " +
+		"other warm containers wait, the replacement starts when the execution ends (so that its start does not compete " +
+		"with the program for the CPU), so this is about one whole start.\n\n")
 	p("| language | containers | start mean ms | start p50 ms (buckets) | start p90 ms (buckets) | back to full p50 ms | p90 ms |\n|---|--:|--:|--:|--:|--:|--:|\n")
 	for _, f := range r.Refill {
 		p("| %s | %d | %s | %s | %s | %s | %s |\n", f.Language, f.Containers, f1(f.MeanMs), f1(f.P50Ms), f1(f.P90Ms),
@@ -454,8 +455,11 @@ func markdown(r *Report) string {
 			met = map[bool]string{true: "yes", false: "**no**"}[*t.Met]
 		}
 		measured := t.Measured
-		if t.Note != "" {
-			measured = strings.TrimSpace(measured + " " + t.Note)
+		switch {
+		case t.Note != "" && measured != "":
+			measured += " (" + t.Note + ")"
+		case t.Note != "":
+			measured = t.Note
 		}
 		p("| %s | %s | %s | %s |\n", t.Target, measured, t.Limit, met)
 	}
