@@ -63,6 +63,7 @@ func TestBenchSmoke(t *testing.T) {
 			Language  string     `json:"language"`
 			API       benchDist  `json:"api"`
 			DockerRun benchDist  `json:"dockerRun"`
+			CLI       *benchDist `json:"dockerCliRun"`
 			Floor     *benchDist `json:"floor"`
 			Missing   string     `json:"floorMissing"`
 		} `json:"languages"`
@@ -102,6 +103,11 @@ func TestBenchSmoke(t *testing.T) {
 	if l.API.N != 3 || l.API.P50 <= 0 || l.DockerRun.N != 3 || l.DockerRun.P50 <= 0 {
 		t.Errorf("python: API %+v, docker run %+v", l.API, l.DockerRun)
 	}
+	// The docker CLI is installed wherever the tests run (docker.io), so the literal
+	// `docker run --rm` is measured too.
+	if l.CLI == nil || l.CLI.N != 3 || l.CLI.P50 <= 0 {
+		t.Errorf("python: docker CLI run %+v", l.CLI)
+	}
 	if l.Floor == nil && l.Missing == "" {
 		t.Errorf("python: neither a floor nor why there is none")
 	}
@@ -122,8 +128,8 @@ func TestBenchSmoke(t *testing.T) {
 	if rep.Paced == nil || rep.Paced.OK < 1 {
 		t.Errorf("paced: %+v", rep.Paced)
 	}
-	// Two parallelism levels, each for the engine's cycle and the pool's.
-	if len(rep.Churn) != 4 || rep.Ceiling <= 0 || rep.PoolCeiling <= 0 {
+	// Two parallelism levels, each for the engine's cycle and the pool's with and without pause.
+	if len(rep.Churn) != 6 || rep.Ceiling <= 0 || rep.PoolCeiling <= 0 {
 		t.Errorf("churn: %+v, ceilings %v and %v", rep.Churn, rep.Ceiling, rep.PoolCeiling)
 	}
 	for _, c := range rep.Churn {
