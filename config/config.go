@@ -66,7 +66,7 @@ type Pool struct {
 	Agent          string `yaml:"agent"`          // path of the static agent binary mounted into containers
 	Runtime        string `yaml:"runtime"`        // OCI runtime: "" (engine default, runc) or e.g. "runsc"
 	User           string `yaml:"user"`           // uid:gid the sandbox runs as
-	StartParallel  int    `yaml:"startParallel"`  // containers being created at once, all languages
+	StartParallel  int    `yaml:"startParallel"`  // containers being created or removed at once, all languages
 	Unpaused       int    `yaml:"unpaused"`       // warm containers per language left running (default 1; 0: all paused)
 	ClaimWaitMs    int    `yaml:"claimWaitMs"`    // how long a request waits for a warm container
 	ReadyTimeoutMs int    `yaml:"readyTimeoutMs"` // how long a new container may take to warm up

@@ -13,8 +13,8 @@ type Manager struct {
 }
 
 // NewManager starts a pool per language with the given targets and the options common to all
-// (Lang and Target are set per language). Starts across all pools share startParallel slots,
-// because the engine's create+start rate is the bottleneck.
+// (Lang and Target are set per language). Starts and removals across all pools share
+// startParallel slots, because the engine's container turnover is the bottleneck.
 func NewManager(engine Engine, targets map[string]int, startParallel int, common Options) *Manager {
 	slots := make(chan struct{}, max(startParallel, 1))
 	m := &Manager{pools: map[string]*Pool{}}

@@ -65,7 +65,8 @@ type Options struct {
 	// execution under load. 0: every warm container is paused.
 	Unpaused  int
 	ClaimWait time.Duration
-	// StartSlots bounds container starts across pools; nil means no bound.
+	// StartSlots bounds container starts and removals across pools (the engine's work at once);
+	// nil means no bound.
 	StartSlots chan struct{}
 	// StartTimeout bounds one Start call.
 	StartTimeout time.Duration
@@ -256,7 +257,19 @@ func (p *Pool) Release(c Container) {
 		// Done, even if removal failed: a container still there is then a leak, and counted so.
 		defer p.out.Add(-1)
 		// Retried while the engine fails (until Close): a failed removal would leak the container.
-		remove := func(ctx context.Context) error { return p.engine.Remove(ctx, c) }
+		remove := func(ctx context.Context) error {
+			// Removals share the engine's slots with starts (each attempt, not the backoff in
+			// between): unbounded, they slow every start down and with it the whole turnover
+			// (python at 8 clients: 11.3 -> 12.4 executions/s).
+			if s := p.opt.StartSlots; s != nil {
+				select {
+				case s <- struct{}{}:
+					defer func() { <-s }()
+				case <-p.ctx.Done(): // shutting down: no more starts to make room for
+				}
+			}
+			return p.engine.Remove(ctx, c)
+		}
 		if err := removeUntilGone(remove, p.opt.Backoff, p.opt.MaxBackoff, 10*time.Minute, p.ctx.Done()); err != nil {
 			p.opt.Logger.Warn("removing container", "lang", p.opt.Lang, "container", shortID(c), "err", err)
 		}

@@ -493,3 +493,35 @@ func TestRefillWaitsForReleaseUnlessPoolIsEmpty(t *testing.T) {
 	p.Release(c2)
 	p.Release(c3)
 }
+
+// Removals wait for an engine slot like starts: the engine's turnover is the bottleneck.
+func TestRemovalsShareTheStartSlots(t *testing.T) {
+	e := newFake()
+	slots := make(chan struct{}, 1)
+	p := New(e, Options{Lang: "py", Target: 1, ClaimWait: 5 * time.Second, StartSlots: slots, Logger: quiet})
+	t.Cleanup(func() { _ = p.Close(context.Background()) })
+	eventually(t, "1 ready", func() bool { return p.Ready() == 1 })
+	e.mu.Lock()
+	e.gate = make(chan struct{}) // the replacement's start holds the only slot
+	e.mu.Unlock()
+	c, err := p.Claim(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "replacement started", func() bool { return p.Starting() == 1 })
+	p.Release(c)
+	time.Sleep(50 * time.Millisecond)
+	e.mu.Lock()
+	live := e.live[c.ID()]
+	e.mu.Unlock()
+	if !live {
+		t.Fatal("removed while a start held the only engine slot")
+	}
+	e.gate <- struct{}{}
+	eventually(t, "removed once the start let go of the slot", func() bool {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return !e.live[c.ID()]
+	})
+	close(e.gate)
+}
