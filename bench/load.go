@@ -45,6 +45,7 @@ func (p *SweepPoint) poolDuring(before, after scrape, lang string) {
 type tally struct {
 	mu       sync.Mutex
 	lat      []float64
+	inside   []float64 // compile+run wall time the agent measured, per ok request
 	requests int
 	rejected int
 	errors   int
@@ -58,6 +59,7 @@ func (t *tally) add(r apiOutcome) {
 	switch {
 	case r.ok:
 		t.lat = append(t.lat, ms(r.took))
+		t.inside = append(t.inside, r.runMs+r.compileMs)
 	case r.code == 429:
 		t.rejected++
 	default:
@@ -114,7 +116,14 @@ type PacedResult struct {
 	Rejected   int     `json:"rejected429"`
 	Errors     int     `json:"errors"`
 	Latency    Dist    `json:"latency"`
-	FirstError string  `json:"firstError,omitempty"`
+	// InSandbox is the program's own time inside the container: when its tail grows with the
+	// latency's, the program itself was slowed (the CPU shared with the engine's starts and
+	// removals), not our path to it.
+	InSandbox  Dist   `json:"inSandbox"`
+	FirstError string `json:"firstError,omitempty"`
+	// The engine's work meanwhile: every execution costs a start (and a removal).
+	StartsPerSec float64 `json:"startsPerSecond"`
+	StartMeanMs  float64 `json:"startMeanMs"`
 }
 
 func paced(ctx context.Context, api *apiClient, lang, code string, rate float64, dur time.Duration) PacedResult {
@@ -144,5 +153,5 @@ func paced(ctx context.Context, api *apiClient, lang, code string, rate float64,
 	}
 	wg.Wait()
 	return PacedResult{Rate: rate, Seconds: time.Since(start).Seconds(), Requests: t.requests, OK: len(t.lat),
-		Rejected: t.rejected, Errors: t.errors, Latency: summarize(t.lat), FirstError: t.firstErr}
+		Rejected: t.rejected, Errors: t.errors, Latency: summarize(t.lat), InSandbox: summarize(t.inside), FirstError: t.firstErr}
 }

@@ -406,8 +406,20 @@ func sweep(ctx context.Context, o options, srv *server, api *apiClient, rep *Rep
 		return err
 	}
 	logf("paced: %s at %.1f requests/s (half of %d clients) for %s", o.sweepLang, rate, ref.Clients, o.pacedDur)
+	before, err := srv.scrape(ctx)
+	if err != nil {
+		return err
+	}
 	p := paced(ctx, api, o.sweepLang, code, rate, o.pacedDur)
 	p.RefClients = ref.Clients
+	after, err := srv.scrape(ctx)
+	if err != nil {
+		return err
+	}
+	var pool SweepPoint // only for its reading of the pool's metrics
+	pool.Seconds = p.Seconds
+	pool.poolDuring(before, after, o.sweepLang)
+	p.StartsPerSec, p.StartMeanMs = pool.StartsPerSec, pool.StartMeanMs
 	rep.Paced = &p
 	return ctx.Err()
 }

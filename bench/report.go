@@ -429,6 +429,22 @@ func markdown(r *Report) string {
 			q.RefClients, f1(q.Rate), q.Seconds, 1000/q.Rate, q.Requests, q.OK, q.Rejected, q.Errors,
 			f1(q.Latency.P50), f1(q.Latency.P90), f1(q.Latency.P99))
 	}
+	if q := r.Paced; q != nil && q.InSandbox.N > 0 { // older reports lack these
+		p("Meanwhile the pool started %s containers/s (%s ms each, the engine's work on the same two cores, with as many "+
+			"removals), and the program's own time in the sandbox was p50 %s ms, p90 %s ms, p99 %s ms",
+			f1(q.StartsPerSec), f1(q.StartMeanMs), f1(q.InSandbox.P50), f1(q.InSandbox.P90), f1(q.InSandbox.P99))
+		var idle *LangResult
+		for i := range r.Languages {
+			if r.Languages[i].Language == r.Settings.SweepLanguage {
+				idle = &r.Languages[i]
+			}
+		}
+		if idle != nil {
+			p(" (idle server: p50 %s ms, p99 %s ms): the tail the program itself gains is the CPU it shares with the engine",
+				f1(idle.InSandbox.P50), f1(idle.InSandbox.P99))
+		}
+		p(".\n")
+	}
 
 	p("\n## The engine's churn ceiling\n\n")
 	p("**engine**: loops of create → start → remove (force) with the %s pool's own flags, the container running `/bin/true`, "+
