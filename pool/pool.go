@@ -182,8 +182,8 @@ func (p *Pool) LastError() error {
 	return p.lastErr
 }
 
-// Claim takes a warm container and resumes it. It waits up to the pool's ClaimWait (or until
-// ctx ends). A container that cannot be resumed (the engine lost it) is removed and the next one
+// Claim takes a warm container, an unpaused one if there is one, else a paused one that it
+// resumes. It waits up to the pool's ClaimWait (or until ctx ends). A container that cannot be resumed (the engine lost it) is removed and the next one
 // tried. The caller must Release the container.
 func (p *Pool) Claim(ctx context.Context) (Container, error) {
 	begin := time.Now()
