@@ -2,8 +2,9 @@
 //
 // A Pool owns one language. It keeps Target containers created and started; all but Unpaused of
 // them are paused. Claim takes one (waiting a bounded time if none is ready), preferring one that
-// is not paused, and resumes it if it is; Release removes it in the background. A refill loop starts replacements as soon as the count drops, with bounded
-// parallelism shared by all pools and exponential backoff while the engine fails.
+// is not paused, and resumes it if it is; Release removes it in the background. A refill loop
+// starts the replacement when the claimed container is released (at once if the pool ran dry),
+// with engine slots shared by all pools and exponential backoff while the engine fails.
 // The engine is an interface so that this logic is tested with a fake.
 package pool
 
@@ -183,8 +184,9 @@ func (p *Pool) LastError() error {
 }
 
 // Claim takes a warm container, an unpaused one if there is one, else a paused one that it
-// resumes. It waits up to the pool's ClaimWait (or until ctx ends). A container that cannot be resumed (the engine lost it) is removed and the next one
-// tried. The caller must Release the container.
+// resumes. It waits up to the pool's ClaimWait (or until ctx ends). A container that cannot be
+// resumed (the engine lost it) is removed and the next one tried. The caller must Release the
+// container.
 func (p *Pool) Claim(ctx context.Context) (Container, error) {
 	begin := time.Now()
 	timer := time.NewTimer(p.opt.ClaimWait)
