@@ -87,11 +87,11 @@ func takeSnapshot(dir string) (*snapshot, error) {
 	return s, nil
 }
 
-// restore empties every place the program can write (/tmp, which holds the working folder, and
-// /dev/shm), then puts the snapshot's files back in dir. Every process of the last run is dead
-// by now (the agent killed and reaped them), so nothing races with it.
-func (s *snapshot) restore(dir string) error {
-	for _, top := range []string{"/tmp", "/dev/shm"} {
+// restore empties every place the program can write (scratch: /tmp, which holds the working
+// folder, and /dev/shm), then puts the snapshot's files back in dir. Every process of the last
+// run is dead by now (the agent killed and reaped them), so nothing races with it.
+func (s *snapshot) restore(dir string, scratch []string) error {
+	for _, top := range scratch {
 		entries, err := os.ReadDir(top)
 		if os.IsNotExist(err) {
 			continue
@@ -100,7 +100,7 @@ func (s *snapshot) restore(dir string) error {
 			return err
 		}
 		for _, e := range entries {
-			if err := os.RemoveAll(filepath.Join(top, e.Name())); err != nil {
+			if err := removeAll(filepath.Join(top, e.Name())); err != nil {
 				return err
 			}
 		}
@@ -139,6 +139,32 @@ func (s *snapshot) restore(dir string) error {
 		}
 		if err != nil {
 			return err
+		}
+	}
+}
+
+// removeAll removes path and what it holds, also when the program left a folder that cannot be
+// emptied as it is (mode 0500 or 0000): the program runs as the agent's user, so the agent may
+// open such folders up first.
+func removeAll(path string) error {
+	if err := os.RemoveAll(path); err == nil {
+		return nil
+	}
+	openUp(path)
+	return os.RemoveAll(path)
+}
+
+// openUp gives the agent full access to the folder at path and every folder under it. Links are
+// not followed: Lstat and the entries' types describe the links themselves.
+func openUp(path string) {
+	if fi, err := os.Lstat(path); err != nil || !fi.IsDir() {
+		return
+	}
+	_ = os.Chmod(path, 0o700)
+	entries, _ := os.ReadDir(path)
+	for _, e := range entries {
+		if e.IsDir() {
+			openUp(filepath.Join(path, e.Name()))
 		}
 	}
 }

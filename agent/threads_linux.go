@@ -6,8 +6,9 @@ import (
 )
 
 // ReservedThreads is how many OS threads the agent makes before any user code runs. The agent
-// needs a handful at once (a goroutine blocked in wait4, the timer loop, pipe readers, the GC);
-// this leaves room to spare and still most of the smallest pids limit to the program.
+// needs a handful at once (a goroutine blocked in wait4, one reading the host's frames, the
+// timer loop, the GC); this leaves room to spare and still most of the smallest pids limit to
+// the program.
 const ReservedThreads = 12
 
 // ReserveThreads makes the Go runtime start n OS threads now and keep them idle.

@@ -1,13 +1,13 @@
-// Package api is the HTTP interface: it decodes requests, hands them to the runner, and maps
-// results and typed errors to HTTP answers in one place.
+// Package api is the HTTP interface. Every dialect (the native v1/v2/batch API here, Piston's in
+// api/piston) converts its wire shapes to a runner.Request and from a runner.Result, and runs it
+// on one execution path (Server.execute); typed errors become HTTP answers in one place
+// (errorStatus).
 package api
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -16,16 +16,24 @@ import (
 
 	"github.com/julienschmidt/httprouter"
 
+	"github.com/codeexec/codeexec/api/httpjson"
+	"github.com/codeexec/codeexec/api/piston"
 	"github.com/codeexec/codeexec/config"
-	"github.com/codeexec/codeexec/metrics"
-	"github.com/codeexec/codeexec/metrics/execlog"
+	"github.com/codeexec/codeexec/execlog"
 	"github.com/codeexec/codeexec/pool"
 	"github.com/codeexec/codeexec/runner"
 )
 
-// Executor runs one request; *runner.Runner is one.
+// Executor runs a plan; *runner.Runner is one.
 type Executor interface {
-	Execute(ctx context.Context, req *runner.Request) (*runner.Result, error)
+	Execute(ctx context.Context, p *runner.Plan, sink runner.Sink) (*runner.Result, error)
+}
+
+// Pools is what the languages and readiness endpoints need from the warm pools;
+// *pool.Manager is one.
+type Pools interface {
+	Stats() []pool.Stats
+	AllReady() error
 }
 
 // Pinger tells whether the container engine answers.
@@ -33,48 +41,98 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
+// Metrics records requests and serves the metrics; *metrics.Metrics is one.
+type Metrics interface {
+	ObserveHTTP(route string, code int, took time.Duration)
+	Rejected(reason string)
+	Handler() http.Handler
+}
+
+// ExecutionLog is what the execution log's read endpoints need; *execlog.Log is one. (The log
+// is written by the runner's observer, not here.)
+type ExecutionLog interface {
+	Get(ctx context.Context, jobID string) (*execlog.Record, error)
+	List(ctx context.Context, q execlog.Query) ([]execlog.Record, error)
+	Stats(ctx context.Context) (*execlog.Stats, error)
+}
+
+// Deps are what the server serves from.
+type Deps struct {
+	Exec    Executor
+	Pools   Pools
+	Engine  Pinger
+	Metrics Metrics
+	// ExecLog serves the execution log endpoints; nil answers them 404.
+	ExecLog ExecutionLog
+	Log     *slog.Logger
+}
+
 // Server holds what the handlers need.
 type Server struct {
 	cfg     *config.Config
 	exec    Executor
-	pools   *pool.Manager
+	pools   Pools
 	engine  Pinger
-	metrics *metrics.Metrics
+	metrics Metrics
+	execLog ExecutionLog
 	log     *slog.Logger
-	// OnExecuted, when set, is called after every execution with its request and result
-	// (the execution log hooks in here).
-	OnExecuted func(req *runner.Request, res *runner.Result, saveMetric bool)
 	// limiter is the per-client rate limit of the execute endpoints; nil when off.
 	limiter *clientLimiter
-	// execLog serves the execution log endpoints; set by SetExecutionLog (executions.go).
-	execLog ExecutionLog
+	piston  *piston.Dialect
 }
 
 // New makes the API server.
-func New(cfg *config.Config, exec Executor, pools *pool.Manager, engine Pinger, m *metrics.Metrics, log *slog.Logger) *Server {
-	s := &Server{cfg: cfg, exec: exec, pools: pools, engine: engine, metrics: m, log: log}
+func New(cfg *config.Config, d Deps) *Server {
+	s := &Server{cfg: cfg, exec: d.Exec, pools: d.Pools, engine: d.Engine, metrics: d.Metrics, execLog: d.ExecLog, log: d.Log}
 	if rl := cfg.Server.RateLimit; rl.PerSecond > 0 {
 		s.limiter = newClientLimiter(rl.PerSecond, max(rl.Burst, 1))
 	}
+	s.piston = piston.New(cfg, core{s})
 	return s
 }
 
-// Handler returns the router.
+// execute is the one execution path of every dialect: plan the request against the config,
+// then run it.
+func (s *Server) execute(ctx context.Context, req *runner.Request, sink runner.Sink) (*runner.Result, error) {
+	p, err := runner.NewPlan(s.cfg, req)
+	if err != nil {
+		return nil, err
+	}
+	return s.exec.Execute(ctx, p, sink)
+}
+
+// core is the server's execution path and error mapping as the other dialects' packages see it.
+type core struct{ s *Server }
+
+func (c core) Execute(ctx context.Context, req *runner.Request, sink runner.Sink) (*runner.Result, error) {
+	return c.s.execute(ctx, req, sink)
+}
+
+func (c core) Fail(w http.ResponseWriter, r *http.Request, err error, writeErr httpjson.ErrorWriter) {
+	c.s.failWith(w, r, err, writeErr)
+}
+
+// Handler returns the router. A dialect adds its own routes through the same route function, so
+// each is observed, and rate limited when it executes.
 func (s *Server) Handler() http.Handler {
 	r := httprouter.New()
-	route := func(method, path string, h http.HandlerFunc) {
+	route := func(method, path string, limited bool, h http.HandlerFunc) {
+		if limited {
+			h = s.rateLimited(h)
+		}
 		r.Handler(method, path, s.observe(path, h))
 	}
-	route(http.MethodPost, "/api/v1/execute", s.rateLimited(s.executeV1))
-	route(http.MethodPost, "/api/v2/execute", s.rateLimited(s.executeV2))
-	route(http.MethodPost, "/api/v1/batch", s.rateLimited(s.batch))
-	route(http.MethodGet, "/api/v2/runtimes", s.pistonRuntimes)
-	route(http.MethodGet, "/api/v1/languages", s.languages)
-	route(http.MethodGet, "/api/v1/executions", s.listExecutions)
-	route(http.MethodGet, "/api/v1/executions/:jobId", s.getExecution)
-	route(http.MethodGet, "/api/v1/stats", s.stats)
-	route(http.MethodGet, "/health", s.health)
-	route(http.MethodGet, "/ready", s.ready)
+	route(http.MethodPost, "/api/v1/execute", true, s.executeV1)
+	// Shared by the native v2 API and Piston's: executeV2 tells them apart by the body.
+	route(http.MethodPost, "/api/v2/execute", true, s.executeV2)
+	route(http.MethodPost, "/api/v1/batch", true, s.batch)
+	s.piston.Routes(route)
+	route(http.MethodGet, "/api/v1/languages", false, s.languages)
+	route(http.MethodGet, "/api/v1/executions", false, s.listExecutions)
+	route(http.MethodGet, "/api/v1/executions/:jobId", false, s.getExecution)
+	route(http.MethodGet, "/api/v1/stats", false, s.stats)
+	route(http.MethodGet, "/health", false, s.health)
+	route(http.MethodGet, "/ready", false, s.ready)
 	r.Handler(http.MethodGet, "/metrics", s.metrics.Handler())
 	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no route %s %s", req.Method, req.URL.Path))
@@ -108,158 +166,43 @@ func (s *Server) observe(route string, h http.HandlerFunc) http.Handler {
 	})
 }
 
-// errorBody is every error answer.
+// errorBody is every error answer of the native API.
 type errorBody struct {
 	Succeeded    bool   `json:"succeeded"`
 	ErrorMessage string `json:"errorMessage"`
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
-}
-
 func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, errorBody{Succeeded: false, ErrorMessage: msg})
+	httpjson.Write(w, code, errorBody{Succeeded: false, ErrorMessage: msg})
 }
 
-// decode reads a JSON body into v: any content type (clients send text/plain too), a size
-// limit (413), no unknown fields, exactly one value.
+// decode reads a JSON body into v: any content type, a size limit (413), no unknown fields,
+// exactly one value.
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	b, ok := s.readBody(w, r, writeError)
+	b, ok := httpjson.ReadBody(w, r, s.cfg.Server.MaxBodyBytes, writeError)
 	return ok && decodeBytes(w, b, v)
 }
 
-// readBody reads the whole body up to the size limit; on failure it answers with writeErr
-// (each API family has its own error shape).
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request, writeErr func(http.ResponseWriter, int, string)) ([]byte, bool) {
-	body := http.MaxBytesReader(w, r.Body, s.cfg.Server.MaxBodyBytes)
-	b, err := io.ReadAll(body)
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			writeErr(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", s.cfg.Server.MaxBodyBytes))
-			return nil, false
-		}
-		writeErr(w, http.StatusBadRequest, "reading the request body: "+err.Error())
-		return nil, false
-	}
-	return b, true
-}
-
 func decodeBytes(w http.ResponseWriter, b []byte, v any) bool {
-	if err := decodeStrict(b, v); err != nil {
+	if err := httpjson.DecodeStrict(b, v); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return false
 	}
 	return true
 }
 
-// decodeStrict decodes exactly one JSON value with no unknown fields; the error is a sentence
-// for the user.
-func decodeStrict(b []byte, v any) error {
-	dec := json.NewDecoder(strings.NewReader(string(b)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return errors.New("malformed JSON: " + jsonProblem(err))
-	}
-	if dec.More() {
-		return errors.New("malformed JSON: more than one value in the body")
-	}
-	return nil
-}
-
-func jsonProblem(err error) string {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.Is(err, io.EOF):
-		return "the body is empty"
-	case errors.As(err, &syn):
-		return fmt.Sprintf("%v (at byte %d)", syn, syn.Offset)
-	case errors.As(err, &typ):
-		// Embedded structs show up as a prefix of the field path; users never see those names.
-		field := strings.TrimPrefix(typ.Field, "options.")
-		return fmt.Sprintf("field %q must be %s, not %s", field, typ.Type, typ.Value)
-	}
-	return strings.TrimPrefix(err.Error(), "json: ")
-}
-
-func (s *Server) executeV1(w http.ResponseWriter, r *http.Request) {
-	var req requestV1
-	if !s.decode(w, r, &req) {
-		return
-	}
-	if req.Code == nil {
-		writeError(w, http.StatusBadRequest, "code is required")
-		return
-	}
-	var files []runner.File
-	if lang, ok := s.cfg.Lookup(req.Language); ok {
-		files = []runner.File{{Name: lang.Source, Content: []byte(*req.Code), Entry: true}}
-	}
-	s.run(w, r, &req.options, files)
-}
-
-func (s *Server) executeV2(w http.ResponseWriter, r *http.Request) {
-	b, ok := s.readBody(w, r, writeError)
-	if !ok {
-		return
-	}
-	// Piston clients post to the same path; their shape is recognised and answered in kind.
-	if isPiston(b) {
-		s.executePiston(w, r, b)
-		return
-	}
-	var req requestV2
-	if !decodeBytes(w, b, &req) {
-		return
-	}
-	if len(req.Files) == 0 {
-		writeError(w, http.StatusBadRequest, "files is required: at least one {filename, code}")
-		return
-	}
-	files := make([]runner.File, len(req.Files))
-	for i, f := range req.Files {
-		files[i] = runner.File{Name: f.Filename, Content: []byte(f.Code), Entry: f.IsEntryPoint}
-	}
-	s.run(w, r, &req.options, files)
-}
-
-func (s *Server) run(w http.ResponseWriter, r *http.Request, o *options, files []runner.File) {
-	req := o.toRunner(files)
-	res, err := s.exec.Execute(r.Context(), req)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if s.OnExecuted != nil {
-		s.OnExecuted(req, res, o.SaveMetric)
-	}
-	writeJSON(w, http.StatusOK, struct {
-		Succeeded bool        `json:"succeeded"`
-		Result    *resultJSON `json:"result"`
-	}{true, toResult(res)})
-}
-
-// fail answers a runner error in our error shape.
+// fail answers an error in the native shape.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	s.failWith(w, r, err, writeError)
 }
 
-// failWith answers a runner error with writeErr (our shape, or Piston's).
-func (s *Server) failWith(w http.ResponseWriter, r *http.Request, err error, writeErr func(http.ResponseWriter, int, string)) {
-	code, msg, retryAfter := errorStatus(err)
-	if code == http.StatusInternalServerError {
-		if r.Context().Err() != nil {
-			// The client went away; nobody reads an answer.
-			s.log.Info("client gone before the answer", "path", r.URL.Path)
-			return
-		}
-		s.log.Error("execution failed", "err", err)
+// failWith answers an error with writeErr (the native shape, or a dialect's).
+func (s *Server) failWith(w http.ResponseWriter, r *http.Request, err error, writeErr httpjson.ErrorWriter) {
+	code, msg, retryAfter := s.problem(r, err)
+	if code == http.StatusInternalServerError && r.Context().Err() != nil {
+		// The client went away; nobody reads an answer.
+		s.log.Info("client gone before the answer", "path", r.URL.Path)
+		return
 	}
 	if retryAfter != "" {
 		w.Header().Set("Retry-After", retryAfter)
@@ -267,8 +210,23 @@ func (s *Server) failWith(w http.ResponseWriter, r *http.Request, err error, wri
 	writeErr(w, code, msg)
 }
 
-// errorStatus maps the runner's typed errors to HTTP: this is the one place that does (the
-// batch endpoint uses it for each submission's own entry).
+// problem is errorStatus, logging what the answer leaves out: the cause of a server-side
+// failure, which may hold internals (an agent's stderr, the engine's or database's errors).
+func (s *Server) problem(r *http.Request, err error) (code int, msg, retryAfter string) {
+	code, msg, retryAfter = errorStatus(err)
+	switch {
+	case code < http.StatusInternalServerError || r.Context().Err() != nil:
+	case code == http.StatusInternalServerError:
+		s.log.Error("request failed", "path", r.URL.Path, "err", err)
+	default:
+		s.log.Warn("request failed", "path", r.URL.Path, "status", code, "err", err)
+	}
+	return code, msg, retryAfter
+}
+
+// errorStatus maps typed errors to HTTP: this is the one place that does (dialects and the
+// batch endpoint's entries all come here). Server-side failures answer a fixed sentence; their
+// cause is only for the log.
 func errorStatus(err error) (code int, msg, retryAfter string) {
 	var input *runner.InputError
 	var limited *RateLimited
@@ -278,15 +236,15 @@ func errorStatus(err error) (code int, msg, retryAfter string) {
 	case errors.As(err, &limited):
 		return http.StatusTooManyRequests, limited.Error(), strconv.Itoa(retrySeconds(limited.RetryAfter))
 	case errors.Is(err, runner.ErrOverloaded):
-		return http.StatusTooManyRequests, err.Error(), "1"
+		return http.StatusTooManyRequests, runner.ErrOverloaded.Error(), "1"
 	case errors.Is(err, runner.ErrUnavailable):
-		return http.StatusServiceUnavailable, err.Error(), "5"
+		return http.StatusServiceUnavailable, runner.ErrUnavailable.Error(), "5"
 	case errors.Is(err, execlog.ErrNotFound):
 		return http.StatusNotFound, err.Error(), ""
 	case errors.Is(err, execlog.ErrUnavailable):
-		return http.StatusServiceUnavailable, err.Error(), "5"
+		return http.StatusServiceUnavailable, execlog.ErrUnavailable.Error(), "5"
 	}
-	return http.StatusInternalServerError, "internal error: " + err.Error(), ""
+	return http.StatusInternalServerError, "internal error", ""
 }
 
 type languageJSON struct {
@@ -304,6 +262,10 @@ type languageJSON struct {
 }
 
 func (s *Server) languages(w http.ResponseWriter, r *http.Request) {
+	pools := map[string]pool.Stats{}
+	for _, st := range s.pools.Stats() {
+		pools[st.Lang] = st
+	}
 	out := []languageJSON{}
 	for _, name := range s.cfg.LanguageNames() {
 		l := s.cfg.Languages[name]
@@ -311,20 +273,18 @@ func (s *Server) languages(w http.ResponseWriter, r *http.Request) {
 			Name: name, Version: l.Version, Aliases: l.Aliases, Compiled: l.Compiled(), Source: l.Source,
 			TimeLimitMs: l.RunTimeoutMs, MaxTimeLimitMs: l.MaxRunTimeoutMs,
 			MemoryLimitMb: l.MemoryMB, MaxMemoryLimitMb: l.MaxMemoryMB,
+			PoolReady: pools[name].Ready, PoolTarget: pools[name].Target,
 		}
 		if lj.Aliases == nil {
 			lj.Aliases = []string{}
 		}
-		if p, ok := s.pools.Pool(name); ok {
-			lj.PoolReady, lj.PoolTarget = p.Ready(), p.Target()
-		}
 		out = append(out, lj)
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, out)
 }
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	httpjson.Write(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 // ready is 200 only when the engine answers and every pool has a warm container.
@@ -340,8 +300,8 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(problems) > 0 {
 		w.Header().Set("Retry-After", "5")
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "problems": problems})
+		httpjson.Write(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "problems": problems})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"ready": true})
+	httpjson.Write(w, http.StatusOK, map[string]any{"ready": true})
 }

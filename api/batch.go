@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/codeexec/codeexec/api/httpjson"
 	"github.com/codeexec/codeexec/runner"
 )
 
@@ -61,7 +62,7 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request) {
 		s.log.Info("client gone before the answer", "path", r.URL.Path)
 		return
 	}
-	writeJSON(w, http.StatusOK, struct {
+	httpjson.Write(w, http.StatusOK, struct {
 		Succeeded bool         `json:"succeeded"`
 		Results   []batchEntry `json:"results"`
 	}{true, out})
@@ -72,32 +73,24 @@ func (s *Server) runSubmission(r *http.Request, i int, raw json.RawMessage) batc
 		return batchEntry{Status: http.StatusBadRequest, ErrorMessage: fmt.Sprintf("submissions[%d]: %s", i, msg)}
 	}
 	var sub submission
-	if err := decodeStrict(raw, &sub); err != nil {
+	if err := httpjson.DecodeStrict(raw, &sub); err != nil {
 		return bad(err.Error())
 	}
-	var files []runner.File
+	var req *runner.Request
 	switch {
 	case sub.Code != nil && sub.Files != nil:
 		return bad("give either code or files, not both")
 	case sub.Code != nil:
-		if lang, ok := s.cfg.Lookup(sub.Language); ok {
-			files = []runner.File{{Name: lang.Source, Content: []byte(*sub.Code), Entry: true}}
-		}
+		req = sub.withCode(*sub.Code)
 	case len(sub.Files) > 0:
-		for _, f := range sub.Files {
-			files = append(files, runner.File{Name: f.Filename, Content: []byte(f.Code), Entry: f.IsEntryPoint})
-		}
+		req = sub.toRunner(filesToRunner(sub.Files))
 	default:
 		return bad("code is required (or files, with at least one {filename, code})")
 	}
-	req := sub.toRunner(files)
-	res, err := s.exec.Execute(r.Context(), req)
+	res, err := s.execute(r.Context(), req, nil)
 	if err != nil {
-		code, msg, _ := errorStatus(err)
+		code, msg, _ := s.problem(r, err)
 		return batchEntry{Status: code, ErrorMessage: fmt.Sprintf("submissions[%d]: %s", i, msg)}
-	}
-	if s.OnExecuted != nil {
-		s.OnExecuted(req, res, sub.SaveMetric)
 	}
 	return batchEntry{Succeeded: true, Result: toResult(res)}
 }

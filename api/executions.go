@@ -1,5 +1,8 @@
 package api
 
+// The execution log's read endpoints. The log is written by the runner's observer (see
+// cmd/codeexec), not here.
+
 import (
 	"context"
 	"fmt"
@@ -12,67 +15,16 @@ import (
 	"github.com/google/uuid"
 	"github.com/julienschmidt/httprouter"
 
-	"github.com/codeexec/codeexec/metrics/execlog"
+	"github.com/codeexec/codeexec/api/httpjson"
+	"github.com/codeexec/codeexec/execlog"
 	"github.com/codeexec/codeexec/runner"
 )
-
-// ExecutionLog is what the execution log endpoints need; *execlog.Log is one.
-type ExecutionLog interface {
-	Add(r execlog.Record) bool
-	Get(ctx context.Context, jobID string) (*execlog.Record, error)
-	List(ctx context.Context, q execlog.Query) ([]execlog.Record, error)
-	Stats(ctx context.Context) (*execlog.Stats, error)
-}
 
 const (
 	defaultListLimit = 20
 	maxListLimit     = 100
 	logReadTimeout   = 5 * time.Second
 )
-
-// statuses are the values the status filter accepts.
-var statuses = []runner.Status{runner.OK, runner.Accepted, runner.WrongAnswer, runner.CompileError,
-	runner.RuntimeError, runner.TimeLimitExceeded, runner.MemoryLimitExceeded, runner.OutputLimitExceeded}
-
-// SetExecutionLog serves the log's read endpoints and stores every execution whose request
-// says saveMetric (after any OnExecuted hook already set).
-func (s *Server) SetExecutionLog(l ExecutionLog) {
-	s.execLog = l
-	prev := s.OnExecuted
-	s.OnExecuted = func(req *runner.Request, res *runner.Result, saveMetric bool) {
-		if prev != nil {
-			prev(req, res, saveMetric)
-		}
-		if saveMetric {
-			l.Add(NewRecord(req, res))
-		}
-	}
-}
-
-// NewRecord is the stored form of an execution: the same legacy fields as the API answer
-// (toResult), the status, exit code and times, and the code. Nothing about the client.
-func NewRecord(req *runner.Request, res *runner.Result) execlog.Record {
-	j := toResult(res)
-	rec := execlog.Record{
-		JobID: j.JobID, UserID: "anonymous", ProjectID: "default", Language: j.Language, Version: j.Version,
-		Output: j.Output, ErrorMessage: j.ErrorMessage, ExecutionTime: j.ExecutionTime,
-		MemoryUsage: j.MemoryUsage, CPUUsage: j.CPUUsage, RunTimeStatus: j.RunTimeStatus,
-		Status: string(j.Status), ExitCode: j.ExitCode,
-		WallTimeMs: j.WallTimeMs, CPUTimeMs: j.CPUTimeMs, MemoryBytes: j.MemoryBytes,
-	}
-	if j.Compile != nil {
-		rec.CompileTimeMs = j.Compile.WallTimeMs
-	}
-	for _, f := range req.Files {
-		if f.Entry || len(req.Files) == 1 {
-			rec.Code = string(f.Content)
-		}
-		if len(req.Files) > 1 {
-			rec.Files = append(rec.Files, execlog.File{Filename: f.Name, Code: string(f.Content)})
-		}
-	}
-	return rec
-}
 
 func (s *Server) logEnabled(w http.ResponseWriter) bool {
 	if s.execLog == nil {
@@ -99,7 +51,7 @@ func (s *Server) getExecution(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("jobId %s: %w (only executions sent with \"saveMetric\": true are stored, until the retention deletes them)", id, err))
 		return
 	}
-	writeJSON(w, http.StatusOK, struct {
+	httpjson.Write(w, http.StatusOK, struct {
 		Succeeded bool            `json:"succeeded"`
 		Execution *execlog.Record `json:"execution"`
 	}{true, rec})
@@ -125,7 +77,7 @@ func (s *Server) listExecutions(w http.ResponseWriter, r *http.Request) {
 	if recs == nil {
 		recs = []execlog.Record{}
 	}
-	writeJSON(w, http.StatusOK, struct {
+	httpjson.Write(w, http.StatusOK, struct {
 		Succeeded  bool             `json:"succeeded"`
 		Count      int              `json:"count"`
 		Executions []execlog.Record `json:"executions"`
@@ -151,8 +103,8 @@ func (s *Server) parseListQuery(v url.Values) (execlog.Query, error) {
 	}
 	if st := v.Get("status"); st != "" {
 		known := false
-		names := make([]string, len(statuses))
-		for i, k := range statuses {
+		names := make([]string, len(runner.Statuses))
+		for i, k := range runner.Statuses {
 			names[i] = string(k)
 			known = known || string(k) == st
 		}
@@ -183,7 +135,7 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, struct {
+	httpjson.Write(w, http.StatusOK, struct {
 		Succeeded bool           `json:"succeeded"`
 		Stats     *execlog.Stats `json:"stats"`
 	}{true, st})

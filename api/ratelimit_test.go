@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/codeexec/codeexec/api/httpjson"
 	"github.com/codeexec/codeexec/metrics"
 )
 
@@ -90,7 +91,9 @@ func TestClientLimiterForgetsFullBuckets(t *testing.T) {
 func TestRateLimitedHandler(t *testing.T) {
 	clock := &fakeClock{t: time.Unix(1e9, 0)}
 	s := &Server{metrics: metrics.New(), log: slog.Default(), limiter: limiterAt(clock, 0.5, 2)}
-	h := s.rateLimited(func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]bool{"succeeded": true}) })
+	h := s.rateLimited(func(w http.ResponseWriter, r *http.Request) {
+		httpjson.Write(w, 200, map[string]bool{"succeeded": true})
+	})
 	cases := []struct {
 		code                         int
 		remaining, reset, retryAfter string

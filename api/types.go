@@ -1,12 +1,11 @@
 package api
 
 import (
-	"encoding/base64"
-	"fmt"
 	"math"
 	"strings"
-	"unicode/utf8"
+	"time"
 
+	"github.com/codeexec/codeexec/api/httpjson"
 	"github.com/codeexec/codeexec/runner"
 )
 
@@ -45,16 +44,45 @@ type requestV2 struct {
 	Files []fileV2 `json:"files"`
 }
 
+// toRunner converts the shared fields; files come from code (v1) or files (v2).
 func (o *options) toRunner(files []runner.File) *runner.Request {
 	req := &runner.Request{
 		Language: o.Language, Files: files, Stdin: []byte(o.Stdin), Args: o.Args,
-		TimeLimitMs: o.TimeLimitMs, MemoryLimitMB: o.MemoryLimitMb,
-		Compare: o.Compare, StopOnFirstFailure: o.StopOnFirstFailure,
+		TimeLimit:        time.Duration(saturatingMul(o.TimeLimitMs, int64(time.Millisecond))),
+		MemoryLimitBytes: saturatingMul(o.MemoryLimitMb, 1<<20),
+		Compare:          o.Compare, StopOnFirstFailure: o.StopOnFirstFailure, Save: o.SaveMetric,
 	}
 	for _, t := range o.Tests {
 		req.Tests = append(req.Tests, runner.Test{Stdin: []byte(t.Stdin), Expected: t.ExpectedOutput})
 	}
 	return req
+}
+
+// saturatingMul is n*unit, held at the int64 bounds: a huge limit stays huge (and is refused as
+// above the maximum) instead of wrapping round to a small or negative one.
+func saturatingMul(n, unit int64) int64 {
+	switch {
+	case n > math.MaxInt64/unit:
+		return math.MaxInt64
+	case n < math.MinInt64/unit:
+		return math.MinInt64
+	}
+	return n * unit
+}
+
+// withCode is the request with v1's single file, which the runner names as the language's.
+func (o *options) withCode(code string) *runner.Request {
+	req := o.toRunner(nil)
+	req.Code = []byte(code)
+	return req
+}
+
+func filesToRunner(fs []fileV2) []runner.File {
+	out := make([]runner.File, len(fs))
+	for i, f := range fs {
+		out[i] = runner.File{Name: f.Filename, Content: []byte(f.Code), Entry: f.IsEntryPoint}
+	}
+	return out
 }
 
 // stepJSON is one measured process.
@@ -102,30 +130,23 @@ type resultJSON struct {
 	RunTimeStatus string  `json:"runTimeStatus"`
 }
 
-// text returns b as a JSON-safe string: bytes that are not UTF-8 become U+FFFD, and then the
-// exact bytes are also given in base64.
-func text(b []byte) (s, b64 string) {
-	if utf8.Valid(b) {
-		return string(b), ""
-	}
-	return strings.ToValidUTF8(string(b), "\uFFFD"), base64.StdEncoding.EncodeToString(b)
-}
-
 func toStep(s *runner.Step) stepJSON {
 	out := stepJSON{
 		Status: s.Status, ExitCode: s.ExitCode, Signal: s.Signal, Truncated: s.Truncated,
-		WallTimeMs: s.WallTimeMs, CPUTimeMs: s.CPUTimeMs, MemoryBytes: s.MemoryBytes,
+		WallTimeMs: runner.Millis(s.Wall), CPUTimeMs: runner.Millis(s.CPU), MemoryBytes: s.MemoryBytes,
 	}
-	out.Stdout, out.StdoutBase64 = text(s.Stdout)
-	out.Stderr, out.StderrBase64 = text(s.Stderr)
+	out.Stdout, out.StdoutBase64 = httpjson.Text(s.Stdout)
+	out.Stderr, out.StderrBase64 = httpjson.Text(s.Stderr)
 	return out
 }
 
 func toResult(r *runner.Result) *resultJSON {
+	sum := r.Summary()
 	out := &resultJSON{
 		JobID: r.JobID, Language: r.Language, Version: r.Version, Status: r.Status,
-		TimeLimitMs: r.TimeLimitMs, MemoryLimitMb: r.MemoryLimitBytes >> 20,
-		ErrorMessage: r.ErrorMessage,
+		TimeLimitMs: r.TimeLimit.Milliseconds(), MemoryLimitMb: r.MemoryLimitBytes >> 20,
+		Output: sum.Output, ErrorMessage: sum.ErrorMessage, ExecutionTime: sum.ExecutionTime,
+		MemoryUsage: sum.MemoryUsage, CPUUsage: sum.CPUUsage, RunTimeStatus: sum.RunTimeStatus,
 	}
 	if r.Compile != nil {
 		c := toStep(r.Compile)
@@ -146,21 +167,6 @@ func toResult(r *runner.Result) *resultJSON {
 		out.Verdict = r.Status
 		passed, total := r.Passed, r.TestCount
 		out.Passed, out.Total = &passed, &total
-	}
-	out.Output = out.Stdout
-	if out.ErrorMessage == "" && r.Status != runner.OK && r.Status != runner.Accepted {
-		out.ErrorMessage = string(r.Status)
-	}
-	out.ExecutionTime = math.Round(r.Run.WallTimeMs) / 1000 // seconds, to the millisecond
-	out.MemoryUsage = fmt.Sprintf("%.1fMB", float64(r.Run.MemoryBytes)/(1<<20))
-	cpu := 0.0
-	if r.Run.WallTimeMs > 0 {
-		cpu = 100 * r.Run.CPUTimeMs / r.Run.WallTimeMs
-	}
-	out.CPUUsage = fmt.Sprintf("%.1f%%", cpu)
-	out.RunTimeStatus = "Error"
-	if r.Status == runner.OK || r.Status == runner.Accepted {
-		out.RunTimeStatus = "succeeded"
 	}
 	return out
 }

@@ -25,7 +25,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/codeexec/codeexec/agent"
+	"github.com/codeexec/codeexec/agentproto"
 	"github.com/codeexec/codeexec/config"
 )
 
@@ -398,10 +398,9 @@ func (c *coldRunner) poolCycle(ctx context.Context, s coldSpec, name string, pau
 	}
 	ready := make(chan error, 1)
 	go func() {
-		var r agent.Ready
-		err := json.NewDecoder(pr).Decode(&r)
-		if err == nil && !r.Ready {
-			err = fmt.Errorf("agent: %s", r.Error)
+		h, err := agentproto.NewReader(pr, agentproto.MaxAgentFrame).ReadHello()
+		if err == nil && h.Error != "" {
+			err = fmt.Errorf("agent: %s", h.Error)
 		}
 		ready <- err
 	}()

@@ -26,8 +26,8 @@ type Config struct {
 	Languages map[string]*Language `yaml:"languages"`
 }
 
-// ExecLog configures the execution log (requests with saveMetric). Defaults are filled by
-// package metrics/execlog, which owns their meaning.
+// ExecLog configures the execution log (requests with saveMetric). Parse fills its defaults
+// like every other section's.
 type ExecLog struct {
 	DB              string  `yaml:"db"`              // MongoDB URI; env DB overrides; empty: in memory
 	MemoryRecords   int     `yaml:"memoryRecords"`   // the in-memory store keeps the most recent N
@@ -37,6 +37,13 @@ type ExecLog struct {
 	MaxTextBytes    int     `yaml:"maxTextBytes"`    // code and output are cut to this many bytes each
 	StatsMaxRecords int     `yaml:"statsMaxRecords"` // GET /api/v1/stats reads at most this many recent records
 }
+
+// Defaults of the execution log writer's sizes, which package execlog's Writer also takes when
+// it is made without a config.
+const (
+	DefaultExecLogBufferSize = 10000
+	DefaultExecLogBatchSize  = 100
+)
 
 // Server holds HTTP and admission settings.
 type Server struct {
@@ -218,6 +225,20 @@ func (c *Config) defaults() {
 	def64(&c.Judge.WallSlackMs, 200)
 	def(&c.Judge.MaxTests, 100)
 	def(&c.Judge.MaxBatch, 20)
+	// The execution log's sizes mean nothing at zero or below; retention < 0 keeps everything.
+	positive := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	positive(&c.ExecLog.MemoryRecords, 1000)
+	positive(&c.ExecLog.BufferSize, DefaultExecLogBufferSize)
+	positive(&c.ExecLog.BatchSize, DefaultExecLogBatchSize)
+	positive(&c.ExecLog.MaxTextBytes, 64<<10)
+	positive(&c.ExecLog.StatsMaxRecords, 10000)
+	if c.ExecLog.RetentionDays == 0 {
+		c.ExecLog.RetentionDays = 30
+	}
 	for _, l := range c.Languages {
 		if l == nil {
 			continue

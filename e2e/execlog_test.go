@@ -26,7 +26,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"github.com/codeexec/codeexec/metrics/execlog"
+	"github.com/codeexec/codeexec/execlog"
 )
 
 // The execution log (issue 6): saveMetric executions stored in memory by default, or through

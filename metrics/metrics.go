@@ -1,5 +1,6 @@
 // Package metrics exposes the service's Prometheus metrics (prefix codeexec_) on one registry,
-// and turns pool and runner events into them.
+// and turns pool and runner events into them. It is an adapter to Prometheus only: it knows none
+// of the service's types, and its callers hand it plain values.
 package metrics
 
 import (
@@ -12,9 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/codeexec/codeexec/pool"
-	"github.com/codeexec/codeexec/runner"
 )
 
 // Metrics holds the collectors.
@@ -114,49 +112,69 @@ func New() *Metrics {
 // RejectReasons are the reasons runner and api report to Rejected.
 var RejectReasons = []string{"queue_full", "queue_timeout", "client_gone", "rate_limit"}
 
-// WatchPools exposes each pool's depth and target, read at scrape time.
-func (m *Metrics) WatchPools(mgr *pool.Manager) {
-	for _, p := range mgr.Pools() {
-		labels := prometheus.Labels{"language": p.Lang()}
-		lang := p.Lang()
+// PoolNumbers are one language's pool counts.
+type PoolNumbers struct {
+	Lang string
+	// Ready: warm containers waiting; Target: how many the pool keeps; Out: claimed or being
+	// removed; Starting: being started.
+	Ready, Target, Out, Starting int
+}
+
+// WatchPools starts every per-language series at zero, with each of statuses as a value of the
+// executions' status label, and exposes the pools' counts, which numbers returns (one entry per
+// language) when Prometheus scrapes.
+func (m *Metrics) WatchPools(langs, statuses []string, numbers func() []PoolNumbers) {
+	for _, lang := range langs {
 		m.claimWait.WithLabelValues(lang)
 		m.containerStart.WithLabelValues(lang)
 		m.startFailures.WithLabelValues(lang)
 		m.execDuration.WithLabelValues(lang)
 		m.execCPU.WithLabelValues(lang)
 		m.execMemory.WithLabelValues(lang)
-		for _, st := range []runner.Status{runner.OK, runner.Accepted, runner.WrongAnswer, runner.CompileError,
-			runner.RuntimeError, runner.TimeLimitExceeded, runner.MemoryLimitExceeded, runner.OutputLimitExceeded} {
-			m.executions.WithLabelValues(lang, string(st))
+		for _, st := range statuses {
+			m.executions.WithLabelValues(lang, st)
 		}
-		m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "codeexec_pool_ready_containers", Help: "Warm containers waiting, by language.", ConstLabels: labels,
-		}, func() float64 { return float64(p.Ready()) }))
-		m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "codeexec_pool_target_containers", Help: "Warm containers the pool keeps, by language.", ConstLabels: labels,
-		}, func() float64 { return float64(p.Target()) }))
-		m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "codeexec_pool_claimed_containers", Help: "Containers claimed or being removed, by language.", ConstLabels: labels,
-		}, func() float64 { return float64(p.Out()) }))
-		m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "codeexec_pool_starting_containers", Help: "Containers being started, by language.", ConstLabels: labels,
-		}, func() float64 { return float64(p.Starting()) }))
+	}
+	m.Registry.MustRegister(&poolCollector{numbers: numbers})
+}
+
+// poolCollector reads all pools' counts once per scrape.
+type poolCollector struct {
+	numbers func() []PoolNumbers
+}
+
+var (
+	poolReady    = prometheus.NewDesc("codeexec_pool_ready_containers", "Warm containers waiting, by language.", []string{"language"}, nil)
+	poolTarget   = prometheus.NewDesc("codeexec_pool_target_containers", "Warm containers the pool keeps, by language.", []string{"language"}, nil)
+	poolOut      = prometheus.NewDesc("codeexec_pool_claimed_containers", "Containers claimed or being removed, by language.", []string{"language"}, nil)
+	poolStarting = prometheus.NewDesc("codeexec_pool_starting_containers", "Containers being started, by language.", []string{"language"}, nil)
+)
+
+func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{poolReady, poolTarget, poolOut, poolStarting} {
+		ch <- d
 	}
 }
 
-// Lister lists the IDs of the containers labelled with this instance (pool.Docker.Owned).
-type Lister interface {
-	Owned(ctx context.Context) ([]string, error)
+func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, n := range c.numbers() {
+		for _, g := range []struct {
+			d *prometheus.Desc
+			v int
+		}{{poolReady, n.Ready}, {poolTarget, n.Target}, {poolOut, n.Out}, {poolStarting, n.Starting}} {
+			ch <- prometheus.MustNewConstMetric(g.d, prometheus.GaugeValue, float64(g.v), n.Lang)
+		}
+	}
 }
 
-// WatchLeaks sets codeexec_leaked_containers every interval until ctx ends: what the engine lists
-// for this instance minus what the pools know. It runs in the background, not at scrape time, so
-// that scrapes never hit the engine.
-func (m *Metrics) WatchLeaks(ctx context.Context, engine Lister, mgr *pool.Manager, every time.Duration, log *slog.Logger) {
+// WatchLeaks sets codeexec_leaked_containers every interval until ctx ends, from leaked: how
+// many containers the engine holds for this instance that no pool knows of. It runs in the
+// background, not at scrape time, so that scrapes never hit the engine.
+func (m *Metrics) WatchLeaks(ctx context.Context, leaked func(context.Context) (int, error), every time.Duration, log *slog.Logger) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		m.checkLeaks(ctx, engine, mgr, log)
+		m.checkLeaks(ctx, leaked, log)
 		select {
 		case <-ctx.Done():
 			return
@@ -165,13 +183,9 @@ func (m *Metrics) WatchLeaks(ctx context.Context, engine Lister, mgr *pool.Manag
 	}
 }
 
-func (m *Metrics) checkLeaks(ctx context.Context, engine Lister, mgr *pool.Manager, log *slog.Logger) {
-	// The pool's counts move while the engine answers. Reading them before and after the list
-	// and keeping the larger avoids calling a container that was started or removed meanwhile a
-	// leak; a real leak stays and shows on every run (the alert waits for several).
-	before := known(mgr)
+func (m *Metrics) checkLeaks(ctx context.Context, leaked func(context.Context) (int, error), log *slog.Logger) {
 	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	ids, err := engine.Owned(lctx)
+	n, err := leaked(lctx)
 	cancel()
 	if err != nil {
 		m.leakChecks.WithLabelValues("error").Inc()
@@ -181,19 +195,7 @@ func (m *Metrics) checkLeaks(ctx context.Context, engine Lister, mgr *pool.Manag
 		return
 	}
 	m.leakChecks.WithLabelValues("ok").Inc()
-	m.leaked.Set(float64(max(0, len(ids)-max(before, known(mgr)))))
-}
-
-// known is every container the pools account for. Starting is read before Ready and Ready before
-// Out, so that a container moving along that path is counted twice rather than missed.
-func known(mgr *pool.Manager) int {
-	n := 0
-	for _, p := range mgr.Pools() {
-		n += p.Starting()
-		n += p.Ready()
-		n += p.Out()
-	}
-	return n
+	m.leaked.Set(float64(n))
 }
 
 // Handler serves the registry.
@@ -201,7 +203,7 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
 }
 
-// pool.Observer
+// pool.Observer: its methods take plain values already.
 
 func (m *Metrics) ContainerStarted(lang string, took time.Duration) {
 	m.containerStart.WithLabelValues(lang).Observe(took.Seconds())
@@ -213,17 +215,20 @@ func (m *Metrics) Claimed(lang string, waited time.Duration) {
 	m.claimWait.WithLabelValues(lang).Observe(waited.Seconds())
 }
 
-// runner.Observer
+// The runner's admission events.
 
 func (m *Metrics) Queued(delta int)       { m.queued.Add(float64(delta)) }
 func (m *Metrics) Running(delta int)      { m.inFlight.Add(float64(delta)) }
 func (m *Metrics) Rejected(reason string) { m.rejected.WithLabelValues(reason).Inc() }
-func (m *Metrics) Finished(r *runner.Result, took time.Duration) {
-	m.executions.WithLabelValues(r.Language, string(r.Status)).Inc()
-	m.execDuration.WithLabelValues(r.Language).Observe(took.Seconds())
-	if r.Status != runner.CompileError {
-		m.execCPU.WithLabelValues(r.Language).Observe(r.Run.CPUTimeMs / 1000)
-		m.execMemory.WithLabelValues(r.Language).Observe(float64(r.Run.MemoryBytes))
+
+// Executed records one finished execution: took from claim to verdict; cpu and memoryBytes are
+// the run's, observed only when ran (a compile error never ran).
+func (m *Metrics) Executed(lang, status string, took, cpu time.Duration, memoryBytes int64, ran bool) {
+	m.executions.WithLabelValues(lang, status).Inc()
+	m.execDuration.WithLabelValues(lang).Observe(took.Seconds())
+	if ran {
+		m.execCPU.WithLabelValues(lang).Observe(cpu.Seconds())
+		m.execMemory.WithLabelValues(lang).Observe(float64(memoryBytes))
 	}
 }
 

@@ -2,19 +2,25 @@ package metrics
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/codeexec/codeexec/agentproto"
 	"github.com/codeexec/codeexec/pool"
-	"github.com/codeexec/codeexec/runner"
 )
+
+// The package itself knows none of the service's types; this test wires the leak detector to
+// pool.Manager.Leaked as the server does, so that a container the pools account for is shown
+// not to be a leak, end to end.
 
 // engine is a fake pool.Engine and Lister: it lists what it created and did not remove, plus
 // strays (containers of this instance that no pool made: the leaks).
@@ -27,9 +33,14 @@ type engine struct {
 
 type ctr string
 
-func (c ctr) ID() string { return string(c) }
+func (c ctr) ID() string                             { return string(c) }
+func (c ctr) Lost() bool                             { return false }
+func (c ctr) SetMemory(context.Context, int64) error { return nil }
+func (c ctr) Run(context.Context, *agentproto.Job, <-chan agentproto.Input, func(agentproto.Event) error) error {
+	return nil
+}
 
-func (e *engine) Start(ctx context.Context, lang string) (pool.Container, error) {
+func (e *engine) Start(ctx context.Context, lang string) (pool.Sandbox, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.n++
@@ -37,9 +48,9 @@ func (e *engine) Start(ctx context.Context, lang string) (pool.Container, error)
 	e.live[id] = true
 	return ctr(id), nil
 }
-func (e *engine) Pause(ctx context.Context, c pool.Container) error  { return nil }
-func (e *engine) Resume(ctx context.Context, c pool.Container) error { return nil }
-func (e *engine) Remove(ctx context.Context, c pool.Container) error {
+func (e *engine) Pause(ctx context.Context, c pool.Sandbox) error  { return nil }
+func (e *engine) Resume(ctx context.Context, c pool.Sandbox) error { return nil }
+func (e *engine) Remove(ctx context.Context, c pool.Sandbox) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	delete(e.live, c.ID())
@@ -87,13 +98,59 @@ func TestLeakDetector(t *testing.T) {
 			if err := waitReady(mgr); err != nil {
 				t.Fatal(err)
 			}
-			m.checkLeaks(context.Background(), e, mgr, quiet)
+			m.checkLeaks(context.Background(), func(ctx context.Context) (int, error) { return mgr.Leaked(ctx, e) }, quiet)
 			if got := testutil.ToFloat64(m.leaked); got != tc.want {
 				t.Fatalf("codeexec_leaked_containers = %v, want %v", got, tc.want)
 			}
 		})
 	}
 	mgr.Release("python", c)
+	// An engine that does not answer leaves the gauge as it was and counts an error.
+	m.checkLeaks(context.Background(), func(context.Context) (int, error) { return 0, errors.New("engine down") }, quiet)
+	if got, errs := testutil.ToFloat64(m.leaked), testutil.ToFloat64(m.leakChecks.WithLabelValues("error")); got != 3 || errs != 1 {
+		t.Fatalf("after a failed check: leaked %v, error checks %v; want 3 and 1", got, errs)
+	}
+}
+
+// The pools' counts are read at scrape time, under the same names and labels as ever.
+func TestWatchPools(t *testing.T) {
+	m := New()
+	n := PoolNumbers{Lang: "python", Ready: 2, Target: 3, Out: 1, Starting: 1}
+	m.WatchPools([]string{"python"}, []string{"ok", "compile_error"}, func() []PoolNumbers { return []PoolNumbers{n} })
+	want := `# HELP codeexec_pool_ready_containers Warm containers waiting, by language.
+# TYPE codeexec_pool_ready_containers gauge
+codeexec_pool_ready_containers{language="python"} 2
+# HELP codeexec_pool_target_containers Warm containers the pool keeps, by language.
+# TYPE codeexec_pool_target_containers gauge
+codeexec_pool_target_containers{language="python"} 3
+# HELP codeexec_pool_claimed_containers Containers claimed or being removed, by language.
+# TYPE codeexec_pool_claimed_containers gauge
+codeexec_pool_claimed_containers{language="python"} 1
+# HELP codeexec_pool_starting_containers Containers being started, by language.
+# TYPE codeexec_pool_starting_containers gauge
+codeexec_pool_starting_containers{language="python"} 1
+# HELP codeexec_executions_total Executions finished, by language and status.
+# TYPE codeexec_executions_total counter
+codeexec_executions_total{language="python",status="compile_error"} 0
+codeexec_executions_total{language="python",status="ok"} 1
+`
+	m.Executed("python", "ok", 50*time.Millisecond, 15*time.Millisecond, 8<<20, true)
+	m.Executed("python", "compile_error", time.Second, 0, 0, false)
+	// A compile error is counted but has no run to measure.
+	if got := testutil.CollectAndCount(m.execCPU); got != 1 {
+		t.Errorf("%d cpu histograms, want 1", got)
+	}
+	want = strings.Replace(want, `status="compile_error"} 0`, `status="compile_error"} 1`, 1)
+	if err := testutil.GatherAndCompare(m.Registry, strings.NewReader(want), "codeexec_pool_ready_containers",
+		"codeexec_pool_target_containers", "codeexec_pool_claimed_containers", "codeexec_pool_starting_containers",
+		"codeexec_executions_total"); err != nil {
+		t.Error(err)
+	}
+	n.Ready = 0
+	if err := testutil.GatherAndCompare(m.Registry, strings.NewReader(strings.Replace(want, `{language="python"} 2`, `{language="python"} 0`, 1)),
+		"codeexec_pool_ready_containers"); err != nil {
+		t.Errorf("not read at scrape time: %v", err)
+	}
 }
 
 func waitReady(mgr *pool.Manager) error {
@@ -110,18 +167,15 @@ func waitReady(mgr *pool.Manager) error {
 // The cost the metrics add on the request path (one execution, one HTTP request) and of a scrape.
 func BenchmarkFinished(b *testing.B) {
 	m := New()
-	r := &runner.Result{Language: "python", Status: runner.OK}
-	r.Run.CPUTimeMs, r.Run.MemoryBytes = 15, 8<<20
 	for b.Loop() {
-		m.Finished(r, 50*time.Millisecond)
+		m.Executed("python", "ok", 50*time.Millisecond, 15*time.Millisecond, 8<<20, true)
 		m.ObserveHTTP("/api/v1/execute", 200, 50*time.Millisecond)
 	}
 }
 
 func BenchmarkScrape(b *testing.B) {
 	m := New()
-	r := &runner.Result{Language: "python", Status: runner.OK}
-	m.Finished(r, time.Millisecond)
+	m.Executed("python", "ok", time.Millisecond, 0, 0, true)
 	h := m.Handler()
 	for b.Loop() {
 		w := httptest.NewRecorder()

@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/codeexec/codeexec/agentproto"
 )
 
 // faultEngine is the fake engine with the faults of an engine that goes away: removals fail
@@ -22,10 +24,14 @@ type lossy struct {
 	gone atomic.Bool
 }
 
-func (l *lossy) ID() string { return l.id }
-func (l *lossy) Lost() bool { return l.gone.Load() }
+func (l *lossy) ID() string                             { return l.id }
+func (l *lossy) Lost() bool                             { return l.gone.Load() }
+func (l *lossy) SetMemory(context.Context, int64) error { return nil }
+func (l *lossy) Run(context.Context, *agentproto.Job, <-chan agentproto.Input, func(agentproto.Event) error) error {
+	return nil
+}
 
-func (e *faultEngine) Start(ctx context.Context, lang string) (Container, error) {
+func (e *faultEngine) Start(ctx context.Context, lang string) (Sandbox, error) {
 	c, err := e.fakeEngine.Start(ctx, lang)
 	if err != nil {
 		return nil, err
@@ -33,7 +39,7 @@ func (e *faultEngine) Start(ctx context.Context, lang string) (Container, error)
 	return &lossy{id: c.ID()}, nil
 }
 
-func (e *faultEngine) Remove(ctx context.Context, c Container) error {
+func (e *faultEngine) Remove(ctx context.Context, c Sandbox) error {
 	e.removeCalls.Add(1)
 	if e.removeFails.Load() {
 		return errors.New("cannot connect to the Docker daemon")
@@ -67,21 +73,18 @@ func TestReleaseRetriesWhileTheEngineIsAway(t *testing.T) {
 func TestLostWarmContainersAreReplaced(t *testing.T) {
 	e := &faultEngine{fakeEngine: newFake()}
 	p := newPool(t, e, 2)
-	eventually(t, "pool full", func() bool { return p.Ready() == 2 })
+	eventually(t, "pool full", func() bool { return p.Stats().Ready == 2 })
 	// The warm containers' connections die (the engine restarted) while nobody claims.
 	var old []*lossy
 	p.mu.Lock()
-	for len(p.ready) > 0 {
-		old = append(old, (<-p.ready).(*lossy))
-	}
-	for _, c := range old {
-		c.gone.Store(true)
-		p.ready <- c
+	for _, c := range p.paused {
+		old = append(old, c.(*lossy))
+		c.(*lossy).gone.Store(true)
 	}
 	p.mu.Unlock()
 	// Without any claim, the pool drops them and starts new ones.
 	eventually(t, "lost containers removed", func() bool { return !e.isLive(old[0].id) && !e.isLive(old[1].id) })
-	eventually(t, "replaced", func() bool { return p.Ready() == 2 })
+	eventually(t, "replaced", func() bool { return p.Stats().Ready == 2 })
 	c, err := p.Claim(context.Background())
 	if err != nil || c.(*lossy).Lost() {
 		t.Fatalf("claim after the loss: %v %v", c, err)
@@ -92,13 +95,11 @@ func TestLostWarmContainersAreReplaced(t *testing.T) {
 func TestClaimSkipsALostContainer(t *testing.T) {
 	e := &faultEngine{fakeEngine: newFake()}
 	p := newPool(t, e, 2)
-	eventually(t, "pool full", func() bool { return p.Ready() == 2 })
+	eventually(t, "pool full", func() bool { return p.Stats().Ready == 2 })
 	// Mark one lost between sweeps: whichever the claim meets first, it returns a live one.
 	p.mu.Lock()
-	a, b := (<-p.ready).(*lossy), (<-p.ready).(*lossy)
+	a, b := p.paused[0].(*lossy), p.paused[1].(*lossy)
 	a.gone.Store(true)
-	p.ready <- a
-	p.ready <- b
 	p.mu.Unlock()
 	c, err := p.Claim(context.Background())
 	if err != nil || c.ID() != b.id {
@@ -130,7 +131,7 @@ func TestClaimFailsFastWhileStartsFail(t *testing.T) {
 	}
 	// Once the engine is back, claims wait for (and get) a container again.
 	e.setFail(nil)
-	eventually(t, "refilled", func() bool { return p.Ready() == 1 })
+	eventually(t, "refilled", func() bool { return p.Stats().Ready == 1 })
 	c, err := p.Claim(context.Background())
 	if err != nil {
 		t.Fatal(err)

@@ -43,7 +43,7 @@ func (m *Manager) Pools() []*Pool {
 }
 
 // Claim takes a warm container of the language.
-func (m *Manager) Claim(ctx context.Context, lang string) (Container, error) {
+func (m *Manager) Claim(ctx context.Context, lang string) (Sandbox, error) {
 	p, ok := m.pools[lang]
 	if !ok {
 		return nil, fmt.Errorf("no pool for %q", lang)
@@ -52,25 +52,62 @@ func (m *Manager) Claim(ctx context.Context, lang string) (Container, error) {
 }
 
 // Release removes a claimed container in the background.
-func (m *Manager) Release(lang string, c Container) {
+func (m *Manager) Release(lang string, c Sandbox) {
 	if p, ok := m.pools[lang]; ok {
 		p.Release(c)
 	}
 }
 
+// Stats returns each pool's snapshot, sorted by language.
+func (m *Manager) Stats() []Stats {
+	pools := m.Pools()
+	out := make([]Stats, len(pools))
+	for i, p := range pools {
+		out[i] = p.Stats()
+	}
+	return out
+}
+
 // AllReady reports whether every pool with a target has at least one warm container.
 func (m *Manager) AllReady() error {
 	var errs []error
-	for _, p := range m.Pools() {
-		if p.Target() > 0 && p.Ready() == 0 {
-			if err := p.LastError(); err != nil {
-				errs = append(errs, fmt.Errorf("%s: no warm container: %w", p.Lang(), err))
+	for _, st := range m.Stats() {
+		if st.Target > 0 && st.Ready == 0 {
+			if st.LastError != nil {
+				errs = append(errs, fmt.Errorf("%s: no warm container: %w", st.Lang, st.LastError))
 			} else {
-				errs = append(errs, fmt.Errorf("%s: no warm container yet", p.Lang()))
+				errs = append(errs, fmt.Errorf("%s: no warm container yet", st.Lang))
 			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Lister lists the IDs of every container the engine holds for this server.
+type Lister interface {
+	Owned(ctx context.Context) ([]string, error)
+}
+
+// Leaked counts the containers the engine holds for this server that no pool knows of (neither
+// warm, starting, claimed nor being removed). The pools' counts move while the engine answers:
+// taking the larger of the counts before and after the listing keeps a container started or
+// removed meanwhile from being called a leak; a real leak stays and shows on every check.
+func (m *Manager) Leaked(ctx context.Context, engine Lister) (int, error) {
+	before := m.known()
+	ids, err := engine.Owned(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return max(0, len(ids)-max(before, m.known())), nil
+}
+
+// known is every container the pools account for.
+func (m *Manager) known() int {
+	n := 0
+	for _, st := range m.Stats() {
+		n += st.Starting + st.Ready + st.Out
+	}
+	return n
 }
 
 // Close closes every pool (see Pool.Close).

@@ -11,7 +11,7 @@ import (
 func TestOutCountsClaimedUntilRemoved(t *testing.T) {
 	e := newFake()
 	p := newPool(t, e, 2)
-	eventually(t, "2 ready", func() bool { return p.Ready() == 2 })
+	eventually(t, "2 ready", func() bool { return p.Stats().Ready == 2 })
 	c1, err := p.Claim(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -20,17 +20,17 @@ func TestOutCountsClaimedUntilRemoved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := p.Out(); got != 2 {
+	if got := p.Stats().Out; got != 2 {
 		t.Fatalf("Out() = %d after two claims, want 2", got)
 	}
 	known := func() bool {
 		live, _ := e.count()
-		return p.Ready()+p.Starting()+p.Out() == live && p.Starting() == 0
+		return p.Stats().Ready+p.Stats().Starting+p.Stats().Out == live && p.Stats().Starting == 0
 	}
-	eventually(t, "refilled; every live container known", func() bool { return p.Ready() == 2 && known() })
+	eventually(t, "refilled; every live container known", func() bool { return p.Stats().Ready == 2 && known() })
 	p.Release(c1)
 	p.Release(c2)
-	eventually(t, "both removed, Out back to 0", func() bool { return p.Out() == 0 })
+	eventually(t, "both removed, Out back to 0", func() bool { return p.Stats().Out == 0 })
 	if live, _ := e.count(); live != 2 {
 		t.Fatalf("%d live, want the 2 warm ones", live)
 	}
@@ -44,5 +44,5 @@ func TestOutCountsClaimedUntilRemoved(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.Release(c3)
-	eventually(t, "Out back to 0 after a lost container", func() bool { return p.Out() == 0 })
+	eventually(t, "Out back to 0 after a lost container", func() bool { return p.Stats().Out == 0 })
 }

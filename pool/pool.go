@@ -2,9 +2,10 @@
 //
 // A Pool owns one language. It keeps Target containers created and started; all but Unpaused of
 // them are paused. Claim takes one (waiting a bounded time if none is ready), preferring one that
-// is not paused, and resumes it if it is; Release removes it in the background. A refill loop
-// starts the replacement when the claimed container is released (at once if the pool ran dry),
-// with engine slots shared by all pools and exponential backoff while the engine fails.
+// is not paused, and resumes it if it is; claims that wait are served in arrival order, like the
+// connection requests of database/sql. Release removes a container in the background. A refill
+// loop starts the replacement when the claimed container is released (at once if the pool ran
+// dry), with engine slots shared by all pools and exponential backoff while the engine fails.
 // The engine is an interface so that this logic is tested with a fake.
 package pool
 
@@ -13,34 +14,20 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 )
-
-// Container is a warm container as the pool sees it.
-type Container interface {
-	ID() string
-}
-
-// Engine creates and destroys containers. Implementations must be safe for concurrent use.
-type Engine interface {
-	// Start creates a container for the language, starts it and waits until it is warm: its
-	// agent then waits for a job and uses no CPU. On error nothing is left behind.
-	Start(ctx context.Context, lang string) (Container, error)
-	// Pause freezes a started container.
-	Pause(ctx context.Context, c Container) error
-	// Resume unpauses a paused container.
-	Resume(ctx context.Context, c Container) error
-	// Remove destroys a container, whatever its state.
-	Remove(ctx context.Context, c Container) error
-}
 
 // ErrNoContainer is returned by Claim when no warm container became ready in time.
 var ErrNoContainer = errors.New("no warm container became ready in time")
 
 // ErrClosed is returned by Claim after Close.
 var ErrClosed = errors.New("pool is shutting down")
+
+// errLost is why a claim cannot use a container whose line to the agent died.
+var errLost = errors.New("its line to the agent is gone")
 
 // Observer receives pool events, for metrics. Any method may be called concurrently.
 type Observer interface {
@@ -60,10 +47,10 @@ type Options struct {
 	Lang   string
 	Target int
 	// Unpaused is how many warm containers stay running (their agent blocked on its stdin, using
-	// no CPU) instead of paused, so that a claim need not unpause (about 11 ms on runc). The
-	// pool unpauses a paused one whenever fewer are left; a container that is claimed as soon as
-	// it is warm is never paused at all, which saves the engine a pause and an unpause per
-	// execution under load. 0: every warm container is paused.
+	// no CPU) instead of paused, so that a claim need not unpause. The pool unpauses a paused
+	// one whenever fewer are left; a container that is claimed as soon as it is warm is never
+	// paused at all, which saves the engine a pause and an unpause per execution under load.
+	// 0: every warm container is paused.
 	Unpaused  int
 	ClaimWait time.Duration
 	// StartSlots bounds container starts and removals across pools (the engine's work at once);
@@ -81,15 +68,20 @@ type Options struct {
 type Pool struct {
 	opt    Options
 	engine Engine
-	ready  chan Container // paused
-	hot    chan Container // not paused
-	wake   chan struct{}
+	wake   chan struct{} // pokes the refill loop
 
-	mu       sync.Mutex
-	starting int // being started (and paused), not yet in ready or hot
-	thawing  int // taken from ready, being unpaused for hot
-	keeping  int // being started and to stay unpaused (a place in hot is kept for them)
-	closed   bool
+	mu sync.Mutex // protects the following fields
+	// hot and paused are the warm containers, oldest first. While a claim waits both are empty:
+	// a container that becomes warm goes to the oldest waiter instead (putLocked).
+	hot    []Sandbox // not paused
+	paused []Sandbox
+	// waiters are the claims waiting for a container, in arrival order (waiter.seq).
+	waiters  []*waiter
+	arrivals int64     // claims so far: the next waiter.seq
+	starting int       // being started (and paused), not yet warm
+	thawing  int       // taken from paused, being unpaused
+	keeping  int       // being started and to stay unpaused (see stayUnpausedLocked)
+	closed   bool      // Close was called: nothing enters the warm set any more
 	failures int       // consecutive failed starts
 	lastErr  error     // last start error, for /ready and logs
 	retryAt  time.Time // no start before this (backoff)
@@ -100,9 +92,25 @@ type Pool struct {
 	work     sync.WaitGroup // starts and removals in flight
 
 	// out counts containers that left the warm set (claimed, lost, or closed) and whose removal
-	// has not finished: with ready and starting it is every container the pool knows, which the
-	// leak detector compares with what the engine lists.
+	// has not finished: with the warm and starting ones it is every container the pool knows,
+	// which the leak detector compares with what the engine lists. Containers leave the warm set
+	// under mu, so Stats sees them in exactly one place; the removal ends the count without it.
 	out atomic.Int64
+}
+
+// waiter is a claim waiting for a container.
+type waiter struct {
+	seq int64 // arrival order; a claim keeps it when it must wait again
+	// got receives one handoff, sent under mu; its room for one means the pool never blocks.
+	got chan handoff
+}
+
+// handoff is what a waiter receives: a container (already counted in out), or the reason none
+// will come.
+type handoff struct {
+	c      Sandbox
+	paused bool
+	err    error
 }
 
 // New makes a pool and starts its refill loop.
@@ -126,8 +134,6 @@ func New(engine Engine, opt Options) *Pool {
 	p := &Pool{
 		opt:      opt,
 		engine:   engine,
-		ready:    make(chan Container, max(opt.Target, 1)),
-		hot:      make(chan Container, max(opt.Unpaused, 1)),
 		wake:     make(chan struct{}, 1),
 		ctx:      ctx,
 		cancel:   cancel,
@@ -140,119 +146,247 @@ func New(engine Engine, opt Options) *Pool {
 // Lang is the pool's language.
 func (p *Pool) Lang() string { return p.opt.Lang }
 
-// Target is how many warm containers the pool keeps.
-func (p *Pool) Target() int { return p.opt.Target }
-
-// Ready is how many warm containers wait now, paused or not.
-func (p *Pool) Ready() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.warm()
+// Stats is a snapshot of a pool's state, taken under one lock.
+type Stats struct {
+	Lang   string
+	Target int
+	// Ready is how many warm containers wait, paused or not; Unpaused how many of them are not
+	// paused (or are being unpaused).
+	Ready, Unpaused int
+	// Starting is how many are being started.
+	Starting int
+	// Out is how many left the warm set (claimed, or found lost) and are not removed yet.
+	Out int
+	// Waiting is how many claims wait for a container.
+	Waiting int
+	// LastError is the error of the last failed start while starts keep failing, else nil.
+	LastError error
 }
 
-// Unpaused is how many warm containers wait unpaused now (or are being unpaused).
-func (p *Pool) Unpaused() int {
+// Stats returns a snapshot of the pool's state.
+func (p *Pool) Stats() Stats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.hot) + p.thawing
-}
-
-// warm counts the warm containers; p.mu is held.
-func (p *Pool) warm() int { return len(p.ready) + len(p.hot) + p.thawing }
-
-// unpausedPlaces is how many more containers may be kept unpaused; p.mu is held.
-func (p *Pool) unpausedPlaces() int { return p.opt.Unpaused - len(p.hot) - p.thawing - p.keeping }
-
-// Starting is how many containers are being started now.
-func (p *Pool) Starting() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.starting
-}
-
-// Out is how many containers left the warm set (claimed, or found lost) and are not removed yet.
-func (p *Pool) Out() int { return int(p.out.Load()) }
-
-// LastError is the error of the last failed start while starts keep failing, else nil.
-func (p *Pool) LastError() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.failures == 0 {
-		return nil
+	st := Stats{
+		Lang: p.opt.Lang, Target: p.opt.Target, Ready: p.warmLocked(), Unpaused: len(p.hot) + p.thawing,
+		Starting: p.starting, Out: int(p.out.Load()), Waiting: len(p.waiters),
 	}
-	return p.lastErr
+	if p.failures > 0 {
+		st.LastError = p.lastErr
+	}
+	return st
+}
+
+// warmLocked counts the warm containers, those being unpaused included.
+func (p *Pool) warmLocked() int { return len(p.hot) + len(p.paused) + p.thawing }
+
+// unpausedPlacesLocked is how many more containers may be kept unpaused.
+func (p *Pool) unpausedPlacesLocked() int {
+	return p.opt.Unpaused - len(p.hot) - p.thawing - p.keeping
+}
+
+// stayUnpausedLocked reports whether a container just started should skip the pause: fewer than
+// Unpaused are kept unpaused, or a claim waits that no container already on its way (kept
+// unpaused, or thawing) will serve. The waiter may give up meanwhile; the container then waits
+// unpaused, one over Unpaused, until a claim takes it.
+func (p *Pool) stayUnpausedLocked() bool {
+	return p.unpausedPlacesLocked() > 0 || len(p.waiters) > p.keeping+p.thawing
 }
 
 // Claim takes a warm container, an unpaused one if there is one, else a paused one that it
-// resumes. It waits up to the pool's ClaimWait (or until ctx ends). A container that cannot be
-// resumed (the engine lost it) is removed and the next one tried. The caller must Release the
-// container.
-func (p *Pool) Claim(ctx context.Context) (Container, error) {
+// resumes. When none is warm, or other claims already wait, it queues behind them and gets a
+// container in arrival order, waiting up to the pool's ClaimWait (or until ctx ends). A container
+// that cannot be used (the engine lost it) is removed and the claim waits again in its place.
+// The caller must Release the container.
+func (p *Pool) Claim(ctx context.Context) (Sandbox, error) {
 	begin := time.Now()
-	timer := time.NewTimer(p.opt.ClaimWait)
-	defer timer.Stop()
-	// While starts keep failing (the engine is down) there is no point in waiting: see engineDown.
-	recheck := time.NewTicker(50 * time.Millisecond)
-	defer recheck.Stop()
+	expired := time.NewTimer(p.opt.ClaimWait)
+	defer expired.Stop()
+	w := &waiter{got: make(chan handoff, 1)}
 	for {
-		var c Container
-		if err := p.engineDown(); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrNoContainer, err)
+		h, err := p.await(ctx, w, expired.C)
+		if err != nil {
+			return nil, err
 		}
-		paused := false
-		select {
-		case c = <-p.hot: // not paused: the fast path
-			p.out.Add(1)
-		default:
-		}
-		if c == nil {
-			select {
-			case c = <-p.hot:
-			case c = <-p.ready:
-				paused = true
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			case <-timer.C:
-				if err := p.LastError(); err != nil {
-					return nil, fmt.Errorf("%w: %v", ErrNoContainer, err)
-				}
-				return nil, ErrNoContainer
-			case <-p.ctx.Done():
-				return nil, ErrClosed
-			case <-recheck.C:
-				continue
+		if err := p.usable(ctx, h); err != nil {
+			if ctx.Err() == nil {
+				p.opt.Logger.Warn("warm container lost; trying the next", "lang", p.opt.Lang, "container", ShortID(h.c), "err", err)
 			}
-			p.out.Add(1)
-		}
-		// Starting the replacement (and unpausing the next) costs the engine ~100 ms of CPU: done
-		// now, it competes with this execution for the cores (python hello 11 -> 18 ms in the
-		// sandbox on 2 cores). While other warm containers wait, it waits for the Release; the
-		// last one is replaced at once.
-		if p.Ready() == 0 {
-			p.poke()
-		}
-		if lost(c) {
-			p.opt.Logger.Warn("warm container lost its connection; trying the next", "lang", p.opt.Lang, "container", shortID(c))
-			p.Release(c)
-			continue
-		}
-		if !paused {
-			p.opt.Observer.Claimed(p.opt.Lang, time.Since(begin))
-			return c, nil
-		}
-		if err := p.engine.Resume(ctx, c); err != nil {
-			p.opt.Logger.Warn("warm container lost; trying the next", "lang", p.opt.Lang, "container", shortID(c), "err", err)
-			p.Release(c)
+			p.Release(h.c)
 			continue
 		}
 		p.opt.Observer.Claimed(p.opt.Lang, time.Since(begin))
-		return c, nil
+		return h.c, nil
 	}
 }
 
+// await returns a container for w: a warm one at once if no claim waits ahead, else the one the
+// pool hands over when w is the oldest waiter.
+func (p *Pool) await(ctx context.Context, w *waiter, expired <-chan time.Time) (handoff, error) {
+	if err := ctx.Err(); err != nil {
+		return handoff{}, err
+	}
+	p.mu.Lock()
+	if err := p.refuseLocked(); err != nil {
+		p.mu.Unlock()
+		return handoff{}, err
+	}
+	if w.seq == 0 {
+		p.arrivals++
+		w.seq = p.arrivals
+	}
+	if len(p.waiters) == 0 && len(p.hot)+len(p.paused) > 0 {
+		h := p.takeLocked()
+		p.mu.Unlock()
+		return h, nil
+	}
+	p.enqueueLocked(w)
+	p.mu.Unlock()
+	select {
+	case h := <-w.got:
+		if h.err == nil && ctx.Err() != nil {
+			// Served as it gave up: the container is still of use to the next claim.
+			p.mu.Lock()
+			p.passOnLocked(h)
+			p.mu.Unlock()
+			return handoff{}, ctx.Err()
+		}
+		return h, h.err
+	case <-ctx.Done():
+		return handoff{}, p.leave(w, ctx.Err())
+	case <-expired:
+		return handoff{}, p.leave(w, p.noContainer())
+	}
+}
+
+// refuseLocked is why a claim gets no container now: the pool is closed, or the engine is down
+// (see engineDownLocked) and a request should get its 503 now rather than after the claim wait.
+func (p *Pool) refuseLocked() error {
+	if p.closed {
+		return ErrClosed
+	}
+	if err := p.engineDownLocked(); err != nil {
+		return fmt.Errorf("%w: %v", ErrNoContainer, err)
+	}
+	return nil
+}
+
+// noContainer is the error of a claim that waited ClaimWait in vain.
+func (p *Pool) noContainer() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.failures > 0 {
+		return fmt.Errorf("%w: %v", ErrNoContainer, p.lastErr)
+	}
+	return ErrNoContainer
+}
+
+// takeLocked takes a warm container, an unpaused one first, for a claim with nobody ahead of it.
+func (p *Pool) takeLocked() handoff {
+	var h handoff
+	if len(p.hot) > 0 {
+		h.c = popFront(&p.hot)
+	} else {
+		h.c, h.paused = popFront(&p.paused), true
+	}
+	p.out.Add(1)
+	// Starting the replacement (and unpausing the next) costs the engine CPU: done now, it
+	// competes with this execution for the cores. While other warm containers wait, it waits for
+	// the Release; the last one is replaced at once.
+	if p.warmLocked() == 0 {
+		p.poke()
+	}
+	return h
+}
+
+// enqueueLocked queues w by arrival: a claim that lost the container it was handed goes back
+// to its place, not to the end.
+func (p *Pool) enqueueLocked(w *waiter) {
+	i := len(p.waiters)
+	for i > 0 && p.waiters[i-1].seq > w.seq {
+		i--
+	}
+	p.waiters = slices.Insert(p.waiters, i, w)
+}
+
+// leave takes w, which gives up with err, out of the queue. A container handed to it meanwhile
+// goes to the next waiter (or back to the warm set): a claim that gives up leaves no hole.
+func (p *Pool) leave(w *waiter, err error) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if i := slices.Index(p.waiters, w); i >= 0 {
+		p.waiters = slices.Delete(p.waiters, i, i+1)
+		return err
+	}
+	// Out of the queue means served: the handoff was sent under mu, so it is there.
+	p.passOnLocked(<-w.got)
+	return err
+}
+
+// passOnLocked gives the container of a handoff that came too late for its claim to the next
+// waiter, or back to the warm set.
+func (p *Pool) passOnLocked(h handoff) {
+	if h.c != nil {
+		p.out.Add(-1) // back in the warm set, or counted again if handed on
+		p.putLocked(h.c, h.paused)
+	}
+}
+
+// putLocked gives a container that became warm to the oldest waiter, else adds it to the warm
+// set; after Close it removes it.
+func (p *Pool) putLocked(c Sandbox, paused bool) {
+	switch {
+	case p.closed:
+		p.out.Add(1)
+		p.Release(c)
+	case len(p.waiters) > 0:
+		p.out.Add(1)
+		popFront(&p.waiters).got <- handoff{c: c, paused: paused}
+	case paused:
+		p.paused = append(p.paused, c)
+	default:
+		p.hot = append(p.hot, c)
+	}
+}
+
+// popFront removes and returns the oldest element of a queue.
+func popFront[T any](q *[]T) T {
+	x := (*q)[0]
+	*q = slices.Delete(*q, 0, 1) // clears the last place: no reference stays behind
+	return x
+}
+
+// failWaitersLocked ends every waiting claim with err.
+func (p *Pool) failWaitersLocked(err error) {
+	for _, w := range p.waiters {
+		w.got <- handoff{err: err}
+	}
+	p.waiters = nil
+}
+
+// failFastLocked fails the waiting claims while the engine is down (see engineDownLocked): they
+// get their error now rather than after the claim wait.
+func (p *Pool) failFastLocked() {
+	if err := p.engineDownLocked(); err != nil {
+		p.failWaitersLocked(fmt.Errorf("%w: %v", ErrNoContainer, err))
+	}
+}
+
+// usable readies a claimed container for a job: it must still reach its agent, and a paused one
+// is resumed.
+func (p *Pool) usable(ctx context.Context, h handoff) error {
+	if h.c.Lost() {
+		return errLost
+	}
+	if h.paused {
+		return p.engine.Resume(ctx, h.c)
+	}
+	return nil
+}
+
 // Release removes a claimed container in the background, and refills the pool.
-func (p *Pool) Release(c Container) {
-	p.poke() // refill: see Claim
+func (p *Pool) Release(c Sandbox) {
+	p.poke() // refill: see takeLocked
 	p.work.Add(1)
 	go func() {
 		defer p.work.Done()
@@ -261,8 +395,7 @@ func (p *Pool) Release(c Container) {
 		// Retried while the engine fails (until Close): a failed removal would leak the container.
 		remove := func(ctx context.Context) error {
 			// Removals share the engine's slots with starts (each attempt, not the backoff in
-			// between): unbounded, they slow every start down and with it the whole turnover
-			// (python at 8 clients: 11.3 -> 12.4 executions/s).
+			// between): unbounded, they slow every start down and with it the whole turnover.
 			if s := p.opt.StartSlots; s != nil {
 				select {
 				case s <- struct{}{}:
@@ -272,8 +405,8 @@ func (p *Pool) Release(c Container) {
 			}
 			return p.engine.Remove(ctx, c)
 		}
-		if err := removeUntilGone(remove, p.opt.Backoff, p.opt.MaxBackoff, 10*time.Minute, p.ctx.Done()); err != nil {
-			p.opt.Logger.Warn("removing container", "lang", p.opt.Lang, "container", shortID(c), "err", err)
+		if err := RemoveUntilGone(remove, p.opt.Backoff, p.opt.MaxBackoff, 10*time.Minute, p.ctx.Done()); err != nil {
+			p.opt.Logger.Warn("removing container", "lang", p.opt.Lang, "container", ShortID(c), "err", err)
 		}
 	}()
 }
@@ -320,18 +453,17 @@ func (p *Pool) startWanted() time.Duration {
 	if d := time.Until(p.retryAt); d > 0 {
 		return d
 	}
-	for p.unpausedPlaces() > 0 && len(p.ready) > 0 {
-		c := <-p.ready
+	for p.unpausedPlacesLocked() > 0 && len(p.paused) > 0 {
 		p.thawing++
 		p.work.Add(1)
-		go p.thaw(c)
+		go p.thaw(popFront(&p.paused))
 	}
 	// While starts fail, probe with one at a time rather than a burst.
 	limit := p.opt.Target
 	if p.failures > 0 {
-		limit = p.warm() + 1
+		limit = p.warmLocked() + 1
 	}
-	for p.warm()+p.starting < min(limit, p.opt.Target) {
+	for p.warmLocked()+p.starting < min(limit, p.opt.Target) {
 		p.starting++
 		p.work.Add(1)
 		go p.startOne()
@@ -340,25 +472,23 @@ func (p *Pool) startWanted() time.Duration {
 }
 
 // thaw unpauses a warm container ahead of the claim that will take it.
-func (p *Pool) thaw(c Container) {
+func (p *Pool) thaw(c Sandbox) {
 	defer p.work.Done()
 	ctx, cancel := context.WithTimeout(p.ctx, p.opt.StartTimeout)
 	err := p.engine.Resume(ctx, c)
 	cancel()
 	p.mu.Lock()
 	p.thawing--
-	keep := err == nil && !p.closed
-	if keep {
-		// hot holds Unpaused at most: thawing was counted against it.
-		p.hot <- c
-	}
-	p.mu.Unlock()
-	if !keep {
-		if err != nil && p.ctx.Err() == nil {
-			p.opt.Logger.Warn("unpausing a warm container; replacing it", "lang", p.opt.Lang, "container", shortID(c), "err", err)
-		}
+	if err == nil {
+		p.putLocked(c, false)
+	} else {
 		p.out.Add(1)
 		p.Release(c)
+		p.failFastLocked() // it may have been the last warm one
+	}
+	p.mu.Unlock()
+	if err != nil && p.ctx.Err() == nil {
+		p.opt.Logger.Warn("unpausing a warm container; replacing it", "lang", p.opt.Lang, "container", ShortID(c), "err", err)
 	}
 	p.poke()
 }
@@ -371,23 +501,16 @@ func (p *Pool) startOne() {
 	if err == nil && !c.paused {
 		p.keeping--
 	}
+	closed := p.closed
 	if err != nil {
 		p.failures++
 		p.lastErr = err
 		p.retryAt = time.Now().Add(backoffDelay(p.opt.Backoff, p.opt.MaxBackoff, p.failures))
+		p.failFastLocked()
 	} else {
 		p.failures = 0
 		p.lastErr = nil
-	}
-	closed := p.closed
-	if err == nil && !closed {
-		// Capacities are Unpaused and Target, and warm+starting never exceeds them, so neither
-		// send blocks. A claim waiting on hot takes the container at once.
-		if c.paused {
-			p.ready <- c.Container
-		} else {
-			p.hot <- c.Container
-		}
+		p.putLocked(c.Sandbox, c.paused) // to the oldest waiter, if one waits
 	}
 	p.mu.Unlock()
 
@@ -397,10 +520,7 @@ func (p *Pool) startOne() {
 			p.opt.Logger.Warn("starting container", "lang", p.opt.Lang, "err", err)
 			p.opt.Observer.ContainerStartFailed(p.opt.Lang, err)
 		}
-	case closed:
-		p.out.Add(1)
-		p.Release(c.Container)
-	default:
+	case !closed:
 		p.opt.Observer.ContainerStarted(p.opt.Lang, took)
 	}
 	p.poke()
@@ -408,7 +528,7 @@ func (p *Pool) startOne() {
 
 // started is a container Start returned, and whether the pool paused it.
 type started struct {
-	Container
+	Sandbox
 	paused bool
 }
 
@@ -438,41 +558,40 @@ func (p *Pool) startWithSlot() (started, time.Duration, error) {
 	if err != nil {
 		return started{}, time.Since(begin), err
 	}
-	// Stay running only while fewer than Unpaused are (or a claim is waiting for this one).
+	// Stay running only while fewer than Unpaused are or a claim waits for this one: a
+	// container claimed as soon as it is warm is never paused.
 	p.mu.Lock()
-	hot := p.unpausedPlaces() > 0
+	hot := p.stayUnpausedLocked()
 	if hot {
-		p.keeping++ // startOne puts it in hot
+		p.keeping++ // startOne hands it on unpaused
 	}
 	p.mu.Unlock()
 	if hot {
-		return started{Container: c}, time.Since(begin), nil
+		return started{Sandbox: c}, time.Since(begin), nil
 	}
 	if err := p.engine.Pause(ctx, c); err != nil {
 		p.out.Add(1)
 		p.Release(c)
 		return started{}, time.Since(begin), fmt.Errorf("pause: %w", err)
 	}
-	return started{Container: c, paused: true}, time.Since(begin), nil
+	return started{Sandbox: c, paused: true}, time.Since(begin), nil
 }
 
-// Close stops refilling, removes the warm containers and waits (until ctx ends) for starts and
-// removals in flight. Containers claimed and not yet released are the caller's to release first.
+// Close stops refilling, fails the waiting claims, removes the warm containers and waits (until
+// ctx ends) for starts and removals in flight. Containers claimed and not yet released are the
+// caller's to release first.
 func (p *Pool) Close(ctx context.Context) error {
 	p.mu.Lock()
 	p.closed = true
+	p.failWaitersLocked(ErrClosed)
+	for _, c := range slices.Concat(p.hot, p.paused) {
+		p.out.Add(1)
+		p.Release(c)
+	}
+	p.hot, p.paused = nil, nil
 	p.mu.Unlock()
 	p.cancel()
 	<-p.loopDone
-	p.mu.Lock()
-	for _, ch := range []chan Container{p.ready, p.hot} {
-		for len(ch) > 0 {
-			c := <-ch
-			p.out.Add(1)
-			p.Release(c)
-		}
-	}
-	p.mu.Unlock()
 	done := make(chan struct{})
 	go func() { p.work.Wait(); close(done) }()
 	select {
@@ -483,7 +602,8 @@ func (p *Pool) Close(ctx context.Context) error {
 	}
 }
 
-func shortID(c Container) string {
+// ShortID is a sandbox's ID cut to the length docker shows.
+func ShortID(c Sandbox) string {
 	id := c.ID()
 	if len(id) > 12 {
 		return id[:12]

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/codeexec/codeexec/agentproto"
 )
 
 // fakeEngine records what the pool does. Start fails while fail is set.
@@ -27,13 +29,18 @@ type fakeEngine struct {
 
 type fakeContainer string
 
-func (f fakeContainer) ID() string { return string(f) }
+func (f fakeContainer) ID() string                             { return string(f) }
+func (f fakeContainer) Lost() bool                             { return false }
+func (f fakeContainer) SetMemory(context.Context, int64) error { return nil }
+func (f fakeContainer) Run(context.Context, *agentproto.Job, <-chan agentproto.Input, func(agentproto.Event) error) error {
+	return nil
+}
 
 func newFake() *fakeEngine {
 	return &fakeEngine{live: map[string]bool{}, paused: map[string]bool{}}
 }
 
-func (f *fakeEngine) Start(ctx context.Context, lang string) (Container, error) {
+func (f *fakeEngine) Start(ctx context.Context, lang string) (Sandbox, error) {
 	f.mu.Lock()
 	gate := f.gate
 	f.mu.Unlock()
@@ -56,7 +63,7 @@ func (f *fakeEngine) Start(ctx context.Context, lang string) (Container, error) 
 	return fakeContainer(id), nil
 }
 
-func (f *fakeEngine) Pause(ctx context.Context, c Container) error {
+func (f *fakeEngine) Pause(ctx context.Context, c Sandbox) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if !f.live[c.ID()] || f.paused[c.ID()] {
@@ -67,7 +74,7 @@ func (f *fakeEngine) Pause(ctx context.Context, c Container) error {
 	return nil
 }
 
-func (f *fakeEngine) Resume(ctx context.Context, c Container) error {
+func (f *fakeEngine) Resume(ctx context.Context, c Sandbox) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.lostNext {
@@ -82,7 +89,7 @@ func (f *fakeEngine) Resume(ctx context.Context, c Container) error {
 	return nil
 }
 
-func (f *fakeEngine) Remove(ctx context.Context, c Container) error {
+func (f *fakeEngine) Remove(ctx context.Context, c Sandbox) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.live, c.ID())
@@ -127,7 +134,7 @@ func newPool(t *testing.T, e Engine, target int) *Pool {
 func TestPoolFillsToTarget(t *testing.T) {
 	e := newFake()
 	p := newPool(t, e, 3)
-	eventually(t, "3 ready", func() bool { return p.Ready() == 3 })
+	eventually(t, "3 ready", func() bool { return p.Stats().Ready == 3 })
 	// And no more than the target, however long we look.
 	time.Sleep(20 * time.Millisecond)
 	if live, _ := e.count(); live != 3 {
@@ -138,7 +145,7 @@ func TestPoolFillsToTarget(t *testing.T) {
 func TestClaimResumesAndRefills(t *testing.T) {
 	e := newFake()
 	p := newPool(t, e, 2)
-	eventually(t, "2 ready", func() bool { return p.Ready() == 2 })
+	eventually(t, "2 ready", func() bool { return p.Stats().Ready == 2 })
 	c, err := p.Claim(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -150,7 +157,7 @@ func TestClaimResumesAndRefills(t *testing.T) {
 		t.Fatal("claimed container is still paused")
 	}
 	p.Release(c)
-	eventually(t, "refilled to 2 ready", func() bool { return p.Ready() == 2 })
+	eventually(t, "refilled to 2 ready", func() bool { return p.Stats().Ready == 2 })
 	eventually(t, "released container removed", func() bool {
 		e.mu.Lock()
 		defer e.mu.Unlock()
@@ -192,7 +199,7 @@ func TestClaimGivesUpAfterClaimWait(t *testing.T) {
 	if !errors.Is(err, ErrNoContainer) {
 		t.Fatalf("err = %v, want ErrNoContainer", err)
 	}
-	if p.LastError() == nil {
+	if p.Stats().LastError == nil {
 		t.Fatal("LastError is nil while starts fail")
 	}
 }
@@ -234,8 +241,8 @@ func TestFailingStartsProbeOneAtATimeThenRecover(t *testing.T) {
 		t.Fatalf("%d starts at once while the engine fails; want one probe at a time", probes)
 	}
 	e.setFail(nil)
-	eventually(t, "pool refilled after recovery", func() bool { return p.Ready() == 4 })
-	if p.LastError() != nil {
+	eventually(t, "pool refilled after recovery", func() bool { return p.Stats().Ready == 4 })
+	if p.Stats().LastError != nil {
 		t.Fatal("LastError still set after recovery")
 	}
 }
@@ -243,7 +250,7 @@ func TestFailingStartsProbeOneAtATimeThenRecover(t *testing.T) {
 func TestLostContainerIsSkipped(t *testing.T) {
 	e := newFake()
 	p := newPool(t, e, 2)
-	eventually(t, "2 ready", func() bool { return p.Ready() == 2 })
+	eventually(t, "2 ready", func() bool { return p.Stats().Ready == 2 })
 	e.mu.Lock()
 	e.lostNext = true
 	e.mu.Unlock()
@@ -257,7 +264,7 @@ func TestLostContainerIsSkipped(t *testing.T) {
 func TestCloseRemovesEverything(t *testing.T) {
 	e := newFake()
 	p := New(e, Options{Lang: "py", Target: 3, ClaimWait: time.Second, Logger: quiet})
-	eventually(t, "3 ready", func() bool { return p.Ready() == 3 })
+	eventually(t, "3 ready", func() bool { return p.Stats().Ready == 3 })
 	c, err := p.Claim(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -279,7 +286,7 @@ func TestCloseDuringStartsLeavesNothing(t *testing.T) {
 	e.gate = make(chan struct{})
 	p := New(e, Options{Lang: "py", Target: 4, ClaimWait: time.Second, Logger: quiet})
 	e.gate <- struct{}{} // one start completes; the others wait in Start
-	eventually(t, "1 ready", func() bool { return p.Ready() == 1 })
+	eventually(t, "1 ready", func() bool { return p.Stats().Ready == 1 })
 	if err := p.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +303,7 @@ func TestStartSlotsBoundParallelStarts(t *testing.T) {
 		pools = append(pools, New(e, Options{Lang: lang, Target: 4, ClaimWait: time.Second, StartSlots: slots, Logger: quiet}))
 	}
 	for _, p := range pools {
-		eventually(t, "filled", func() bool { return p.Ready() == 4 })
+		eventually(t, "filled", func() bool { return p.Stats().Ready == 4 })
 		_ = p.Close(context.Background())
 	}
 	if e.maxActive > 2 {
@@ -312,7 +319,7 @@ type countingEngine struct {
 	maxLate   int // maxActive among starts after the 8th, when a first burst is long over
 }
 
-func (c *countingEngine) Start(ctx context.Context, lang string) (Container, error) {
+func (c *countingEngine) Start(ctx context.Context, lang string) (Sandbox, error) {
 	c.mu.Lock()
 	c.active++
 	c.maxActive = max(c.maxActive, c.active)
@@ -355,8 +362,8 @@ func TestUnpausedAreKeptAheadOfClaims(t *testing.T) {
 			p := newPoolUnpaused(t, e, c.target, c.unpaused)
 			settled := func() bool {
 				paused, running := e.states()
-				return p.Ready() == c.target && running == c.wantRunning && paused == c.target-c.wantRunning &&
-					p.Unpaused() == c.wantRunning
+				return p.Stats().Ready == c.target && running == c.wantRunning && paused == c.target-c.wantRunning &&
+					p.Stats().Unpaused == c.wantRunning
 			}
 			eventually(t, "filled with the right mix", settled)
 			// Claims take the running ones first (no unpause) and the pool thaws the next.
@@ -393,7 +400,7 @@ func TestWaitingClaimGetsAFreshContainerUnpaused(t *testing.T) {
 	e := newFake()
 	e.gate = make(chan struct{})
 	p := newPoolUnpaused(t, e, 2, 1)
-	got := make(chan Container, 1)
+	got := make(chan Sandbox, 1)
 	go func() {
 		c, err := p.Claim(context.Background())
 		if err != nil {
@@ -418,7 +425,7 @@ func TestPauseFailureIsAFailedStart(t *testing.T) {
 	p := newPoolUnpaused(t, e, 3, 1)
 	eventually(t, "filled despite failed pauses", func() bool {
 		paused, running := e.states()
-		return p.Ready() == 3 && paused == 2 && running == 1
+		return p.Stats().Ready == 3 && paused == 2 && running == 1
 	})
 	if live, _ := e.count(); live != 3 {
 		t.Fatalf("%d live; containers whose pause failed must be removed", live)
@@ -430,7 +437,7 @@ type pauseFailing struct {
 	failures int
 }
 
-func (f *pauseFailing) Pause(ctx context.Context, c Container) error {
+func (f *pauseFailing) Pause(ctx context.Context, c Sandbox) error {
 	f.mu.Lock()
 	fail := f.failures > 0
 	if fail {
@@ -448,7 +455,7 @@ func (f *pauseFailing) Pause(ctx context.Context, c Container) error {
 func TestClaimThawsAPausedOneAhead(t *testing.T) {
 	e := newFake()
 	p := newPoolUnpaused(t, e, 3, 1)
-	eventually(t, "filled", func() bool { return p.Ready() == 3 && p.Unpaused() == 1 })
+	eventually(t, "filled", func() bool { return p.Stats().Ready == 3 && p.Stats().Unpaused == 1 })
 	e.mu.Lock()
 	e.gate = make(chan struct{}) // replacements hang in Start from now on
 	e.mu.Unlock()
@@ -459,7 +466,7 @@ func TestClaimThawsAPausedOneAhead(t *testing.T) {
 	p.Release(c)
 	eventually(t, "a paused one unpaused while the start hangs", func() bool {
 		paused, running := e.states()
-		return paused == 1 && running == 1 && p.Unpaused() == 1 && p.Ready() == 2
+		return paused == 1 && running == 1 && p.Stats().Unpaused == 1 && p.Stats().Ready == 2
 	})
 	close(e.gate)
 }
@@ -469,7 +476,7 @@ func TestClaimThawsAPausedOneAhead(t *testing.T) {
 func TestRefillWaitsForReleaseUnlessPoolIsEmpty(t *testing.T) {
 	e := newFake()
 	p := newPoolUnpaused(t, e, 2, 0)
-	eventually(t, "2 ready", func() bool { return p.Ready() == 2 })
+	eventually(t, "2 ready", func() bool { return p.Stats().Ready == 2 })
 	c1, err := p.Claim(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -479,7 +486,7 @@ func TestRefillWaitsForReleaseUnlessPoolIsEmpty(t *testing.T) {
 		t.Fatalf("%d starts while the claimed container runs and another waits; want the refill at release", starts)
 	}
 	p.Release(c1)
-	eventually(t, "refilled after the release", func() bool { _, s := e.count(); return s == 3 && p.Ready() == 2 })
+	eventually(t, "refilled after the release", func() bool { _, s := e.count(); return s == 3 && p.Stats().Ready == 2 })
 
 	c2, err := p.Claim(context.Background())
 	if err != nil {
@@ -489,7 +496,7 @@ func TestRefillWaitsForReleaseUnlessPoolIsEmpty(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "refilled with both still claimed", func() bool { return p.Ready() == 2 })
+	eventually(t, "refilled with both still claimed", func() bool { return p.Stats().Ready == 2 })
 	p.Release(c2)
 	p.Release(c3)
 }
@@ -500,7 +507,7 @@ func TestRemovalsShareTheStartSlots(t *testing.T) {
 	slots := make(chan struct{}, 1)
 	p := New(e, Options{Lang: "py", Target: 1, ClaimWait: 5 * time.Second, StartSlots: slots, Logger: quiet})
 	t.Cleanup(func() { _ = p.Close(context.Background()) })
-	eventually(t, "1 ready", func() bool { return p.Ready() == 1 })
+	eventually(t, "1 ready", func() bool { return p.Stats().Ready == 1 })
 	e.mu.Lock()
 	e.gate = make(chan struct{}) // the replacement's start holds the only slot
 	e.mu.Unlock()
@@ -508,7 +515,7 @@ func TestRemovalsShareTheStartSlots(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "replacement started", func() bool { return p.Starting() == 1 })
+	eventually(t, "replacement started", func() bool { return p.Stats().Starting == 1 })
 	p.Release(c)
 	time.Sleep(50 * time.Millisecond)
 	e.mu.Lock()

@@ -3,42 +3,87 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 
 	"github.com/codeexec/codeexec/agent"
+	"github.com/codeexec/codeexec/agentproto"
 )
 
 func main() {
-	out := json.NewEncoder(os.Stdout)
+	discardSignals()
 	_ = agent.HideFromPeers()
 	// Threads made now survive a fork bomb that later takes every pid (see ReserveThreads).
 	agent.ReserveThreads(agent.ReservedThreads)
+	out := agentproto.NewWriter(os.Stdout)
+	hello := agentproto.Hello{Version: agentproto.Version}
 	if err := prepare(); err != nil {
-		_ = out.Encode(agent.Ready{Error: err.Error()})
+		hello.Error = agent.ErrorText(err)
+		_ = out.JSON(agentproto.KindHello, hello)
 		os.Exit(1)
 	}
-	_ = out.Encode(agent.Ready{Ready: true})
+	_ = out.JSON(agentproto.KindHello, hello)
+	os.Exit(serve(agent.NewExecutor(out), os.Stdin))
+}
 
-	var job agent.Job
-	if err := json.NewDecoder(bufio.NewReaderSize(os.Stdin, 1<<20)).Decode(&job); err != nil {
-		if errors.Is(err, io.EOF) {
-			return // the host let the container go without a job
+// discardSignals makes every signal the agent can catch do nothing. The user's program runs as
+// the agent's user, so it may kill(1, sig). The kernel spares a PID namespace's init only the
+// signals it has no handler for, and the Go runtime handles most of them (SIGTERM, SIGHUP and
+// SIGINT end the process, SIGQUIT dumps its goroutines): without this, a program could end the
+// agent and leave its job without an answer. SIGKILL and SIGSTOP from inside the namespace never
+// reach init. signal.Ignore would not do: ignored signals stay ignored across exec, and every
+// step must start with the default dispositions. Reaping is unaffected: it waits with wait4.
+func discardSignals() {
+	c := make(chan os.Signal, 16)
+	signal.Notify(c)
+	go func() {
+		for range c {
 		}
-		_ = out.Encode(agent.Result{Error: "reading the job: " + err.Error()})
-		os.Exit(1)
+	}()
+}
+
+// serve reads the host's job from in and runs it; it returns the agent's exit status.
+func serve(ex *agent.Executor, in io.Reader) int {
+	host := agentproto.NewReader(in, agentproto.MaxHostFrame)
+	job, err := readJob(host)
+	if errors.Is(err, io.EOF) {
+		return 0 // the host let the container go without a job
 	}
-	_ = out.Encode(agent.Do(&job))
+	if err != nil {
+		_ = ex.Out.JSON(agentproto.KindDone, agentproto.Done{Error: agent.ErrorText(err)})
+		return 1
+	}
+	ex.Do(job, host)
+	return 0
+}
+
+func readJob(host *agentproto.Reader) (*agentproto.Job, error) {
+	kind, payload, err := host.Next()
+	if errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the job: %w", err)
+	}
+	if kind != agentproto.KindJob {
+		return nil, fmt.Errorf("reading the job: the first frame is %q (%s), not a job", byte(kind), kind)
+	}
+	var job agentproto.Job
+	if err := json.Unmarshal(payload, &job); err != nil {
+		return nil, fmt.Errorf("reading the job: %w", err)
+	}
+	return &job, nil
 }
 
 // prepare creates the working directory and runs the language's warm-up command (from
 // CODEEXEC_PREPARE), off the request path: this is why a claimed container is ready at once.
 func prepare() error {
-	if err := os.MkdirAll(agent.Dir, 0o755); err != nil {
+	if err := os.MkdirAll(agentproto.Dir, 0o755); err != nil {
 		return err
 	}
 	script := os.Getenv("CODEEXEC_PREPARE")
@@ -46,7 +91,7 @@ func prepare() error {
 		return nil
 	}
 	cmd := exec.Command("/bin/sh", "-c", script)
-	cmd.Dir = agent.Dir
+	cmd.Dir = agentproto.Dir
 	cmd.Stderr = os.Stderr
 	if b, err := cmd.Output(); err != nil {
 		return errors.New("prepare: " + err.Error() + ": " + string(b))

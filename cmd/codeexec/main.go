@@ -3,7 +3,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -17,9 +16,10 @@ import (
 
 	"github.com/codeexec/codeexec/api"
 	"github.com/codeexec/codeexec/config"
+	"github.com/codeexec/codeexec/execlog"
 	"github.com/codeexec/codeexec/metrics"
-	"github.com/codeexec/codeexec/metrics/execlog"
 	"github.com/codeexec/codeexec/pool"
+	"github.com/codeexec/codeexec/pool/docker"
 	"github.com/codeexec/codeexec/runner"
 )
 
@@ -45,122 +45,44 @@ func main() {
 }
 
 func run(configPath string) error {
-	cfg, err := config.Load(configPath)
+	cfg, err := loadConfig(configPath)
 	if err != nil {
 		return err
+	}
+	log := newLogger(cfg.Server.LogFormat)
+	slog.SetDefault(log)
+	// Caught from the start: a signal during start-up cancels it, and what was started is
+	// cleaned up like at any shutdown.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	s := &server{cfg: cfg, log: log}
+	err = s.open(ctx)
+	switch {
+	case err == nil:
+		err = s.serve(ctx)
+	case ctx.Err() != nil:
+		// Start-up was cut short by the signal, which is not a failure.
+		log.Info("shutting down during start-up", "signal", context.Cause(ctx).Error(), "err", err)
+		err = nil
+	}
+	s.shutdown()
+	return err
+}
+
+// loadConfig reads the config file; env PORT overrides the port.
+func loadConfig(path string) (*config.Config, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, err
 	}
 	if p := os.Getenv("PORT"); p != "" {
 		port, err := strconv.Atoi(p)
 		if err != nil || port <= 0 || port > 65535 {
-			return fmt.Errorf("PORT=%q is not a port number", p)
+			return nil, fmt.Errorf("PORT=%q is not a port number", p)
 		}
 		cfg.Server.Port = port
 	}
-	log := newLogger(cfg.Server.LogFormat)
-	slog.SetDefault(log)
-
-	// The execution log: MongoDB when DB (or execlog.db) is set, else memory. Opened before the
-	// engine is touched, so a malformed DB fails fast; a database that is down now is not fatal:
-	// records wait in the writer's buffer until it answers.
-	xctx, xcancel := context.WithTimeout(context.Background(), 2*time.Second)
-	xlog, err := execlog.Open(xctx, cfg.ExecLog, os.Getenv("DB"), log)
-	xcancel()
-	if err != nil {
-		return err
-	}
-
-	engine, err := pool.NewDocker(cfg)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := engine.Ping(ctx); err != nil {
-		return fmt.Errorf("docker engine does not answer (is dockerd running?): %w", err)
-	}
-	if err := engine.CheckImages(ctx); err != nil {
-		return err
-	}
-	if n, err := engine.RemoveStale(ctx); err != nil {
-		return fmt.Errorf("removing containers left by an earlier run: %w", err)
-	} else if n > 0 {
-		log.Info("removed containers left by an earlier run", "instance", cfg.Instance, "count", n)
-	}
-
-	m := metrics.New()
-	if err := xlog.Register(m.Registry); err != nil {
-		return err
-	}
-	targets := map[string]int{}
-	for name, l := range cfg.Languages {
-		targets[name] = l.PoolSize
-	}
-	pools := pool.NewManager(engine, targets, cfg.Pool.StartParallel, pool.Options{
-		Unpaused:  cfg.Pool.Unpaused,
-		ClaimWait: time.Duration(cfg.Pool.ClaimWaitMs) * time.Millisecond,
-		Observer:  m,
-		Logger:    log,
-	})
-	m.WatchPools(pools)
-	leakCtx, stopLeaks := context.WithCancel(context.Background())
-	defer stopLeaks()
-	go m.WatchLeaks(leakCtx, engine, pools, 10*time.Second, log)
-	run := runner.New(cfg, pools, &logObserver{Metrics: m, log: log}, log)
-	srv := api.New(cfg, run, pools, engine, m, log)
-	srv.SetExecutionLog(xlog)
-
-	addr := net.JoinHostPort(cfg.Server.Listen, strconv.Itoa(cfg.Server.Port))
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		_ = pools.Close(context.Background())
-		return err
-	}
-	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	log.Info("execution log", "store", xlog.Database)
-	log.Info("listening", "addr", ln.Addr().String(), "instance", cfg.Instance, "languages", cfg.LanguageNames())
-
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- httpSrv.Serve(ln) }()
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
-	select {
-	case err := <-serveErr:
-		_ = pools.Close(context.Background())
-		flushCtx, flushCancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_ = xlog.Close(flushCtx)
-		flushCancel()
-		return err
-	case s := <-sig:
-		log.Info("shutting down", "signal", s.String())
-	}
-	// Stop accepting, let running executions finish, then remove every container we made.
-	shutCtx, shutCancel := context.WithTimeout(context.Background(), time.Duration(cfg.Server.ShutdownTimeoutMs)*time.Millisecond)
-	defer shutCancel()
-	if err := httpSrv.Shutdown(shutCtx); err != nil {
-		log.Warn("in-flight requests did not finish in time", "err", err)
-	}
-	// Every execution has been handed to the log; write what is still buffered.
-	flushCtx, flushCancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer flushCancel()
-	if err := xlog.Close(flushCtx); err != nil {
-		log.Warn("execution log: flush at shutdown incomplete", "pending", xlog.Pending(), "err", err)
-	}
-	if err := pools.Close(shutCtx); err != nil {
-		log.Warn("closing pools", "err", err)
-	}
-	// Whatever is still labelled ours (a start that raced the shutdown) goes too.
-	cleanCtx, cleanCancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cleanCancel()
-	if n, err := engine.RemoveStale(cleanCtx); err != nil {
-		log.Warn("final clean-up", "err", err)
-	} else if n > 0 {
-		log.Info("final clean-up removed containers", "count", n)
-	}
-	log.Info("stopped")
-	if errors.Is(<-serveErr, http.ErrServerClosed) {
-		return nil
-	}
-	return nil
+	return cfg, nil
 }
 
 func newLogger(format string) *slog.Logger {
@@ -170,15 +92,201 @@ func newLogger(format string) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, nil))
 }
 
-// logObserver writes one log line per execution (no code or output) and feeds the metrics.
-type logObserver struct {
-	*metrics.Metrics
+// server is what run starts and must stop; shutdown stops whatever open got to.
+type server struct {
+	cfg *config.Config
 	log *slog.Logger
+
+	ln        net.Listener
+	xlog      *execlog.Log
+	engine    *docker.Docker
+	pools     *pool.Manager
+	stopLeaks context.CancelFunc
+	http      *http.Server
+	serving   bool
 }
 
-func (o *logObserver) Finished(r *runner.Result, took time.Duration) {
-	o.Metrics.Finished(r, took)
+// open binds the port, opens the execution log, checks the engine and starts the pools.
+func (s *server) open(ctx context.Context) error {
+	// The port first: when it is taken, nothing else has been started (no container), and the
+	// error comes at once.
+	addr := net.JoinHostPort(s.cfg.Server.Listen, strconv.Itoa(s.cfg.Server.Port))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	s.ln = ln
+
+	// The execution log: MongoDB when DB (or execlog.db) is set, else memory. Opened before the
+	// engine is touched, so a malformed DB fails fast; a database that is down now is not fatal:
+	// records wait in the writer's buffer until it answers.
+	xctx, xcancel := context.WithTimeout(ctx, 2*time.Second)
+	s.xlog, err = execlog.Open(xctx, s.cfg.ExecLog, os.Getenv("DB"), s.log)
+	xcancel()
+	if err != nil {
+		return err
+	}
+
+	if err := s.openEngine(ctx); err != nil {
+		return err
+	}
+
+	m := metrics.New()
+	if err := s.xlog.Register(m.Registry); err != nil {
+		return err
+	}
+	s.startPools(m)
+	obs := &observer{metrics: m, xlog: s.xlog, log: s.log}
+	exec := runner.New(s.cfg.Server, s.pools, obs, s.log)
+	srv := api.New(s.cfg, api.Deps{Exec: exec, Pools: s.pools, Engine: s.engine, Metrics: m, ExecLog: s.xlog, Log: s.log})
+	s.http = &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		// A client that sends its body too slowly is cut off. (Once the body is read, the
+		// server's read deadline no longer applies, so a long execution is not cut.)
+		ReadTimeout: 30 * time.Second,
+		IdleTimeout: 120 * time.Second,
+		// No WriteTimeout: it runs from the request's start, so it would have to outlast the
+		// longest admissible batch (queue wait, then maxBatch × maxTests runs at their maximum
+		// limits), hours with the defaults; a client that goes away cancels its execution
+		// instead.
+	}
+	return nil
+}
+
+// openEngine connects to the engine, checks it has the images and removes what an earlier run
+// of this instance left.
+func (s *server) openEngine(ctx context.Context) error {
+	engine, err := docker.New(s.cfg)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := engine.Ping(ctx); err != nil {
+		return fmt.Errorf("docker engine does not answer (is dockerd running?): %w", err)
+	}
+	if err := engine.CheckImages(ctx); err != nil {
+		return err
+	}
+	n, err := engine.RemoveStale(ctx)
+	if err != nil {
+		return fmt.Errorf("removing containers left by an earlier run: %w", err)
+	}
+	if n > 0 {
+		s.log.Info("removed containers left by an earlier run", "instance", s.cfg.Instance, "count", n)
+	}
+	s.engine = engine
+	return nil
+}
+
+// startPools starts a pool per language and the metrics that watch them.
+func (s *server) startPools(m *metrics.Metrics) {
+	targets := map[string]int{}
+	for name, l := range s.cfg.Languages {
+		targets[name] = l.PoolSize
+	}
+	s.pools = pool.NewManager(s.engine, targets, s.cfg.Pool.StartParallel, pool.Options{
+		Unpaused:  s.cfg.Pool.Unpaused,
+		ClaimWait: time.Duration(s.cfg.Pool.ClaimWaitMs) * time.Millisecond,
+		Observer:  m,
+		Logger:    s.log,
+	})
+	statuses := make([]string, len(runner.Statuses))
+	for i, st := range runner.Statuses {
+		statuses[i] = string(st)
+	}
+	m.WatchPools(s.cfg.LanguageNames(), statuses, func() []metrics.PoolNumbers {
+		stats := s.pools.Stats()
+		out := make([]metrics.PoolNumbers, len(stats))
+		for i, st := range stats {
+			out[i] = metrics.PoolNumbers{Lang: st.Lang, Ready: st.Ready, Target: st.Target, Out: st.Out, Starting: st.Starting}
+		}
+		return out
+	})
+	var leakCtx context.Context
+	leakCtx, s.stopLeaks = context.WithCancel(context.Background())
+	go m.WatchLeaks(leakCtx, func(ctx context.Context) (int, error) { return s.pools.Leaked(ctx, s.engine) }, 10*time.Second, s.log)
+}
+
+// serve answers requests until a signal (nil) or a failure of the listener.
+func (s *server) serve(ctx context.Context) error {
+	s.log.Info("execution log", "store", s.xlog.Database)
+	s.log.Info("listening", "addr", s.ln.Addr().String(), "instance", s.cfg.Instance, "languages", s.cfg.LanguageNames())
+	serveErr := make(chan error, 1)
+	s.serving = true
+	go func() { serveErr <- s.http.Serve(s.ln) }()
+	select {
+	case err := <-serveErr:
+		// Serve returns nothing else before Shutdown.
+		return err
+	case <-ctx.Done():
+		s.log.Info("shutting down", "signal", context.Cause(ctx).Error())
+		return nil
+	}
+}
+
+// shutdown stops accepting, lets running executions finish, writes the execution log's buffer,
+// then removes every container this instance made. It stops only what open started.
+func (s *server) shutdown() {
+	shutCtx, shutCancel := context.WithTimeout(context.Background(), time.Duration(s.cfg.Server.ShutdownTimeoutMs)*time.Millisecond)
+	defer shutCancel()
+	switch {
+	case s.serving:
+		// Closes the listener too.
+		if err := s.http.Shutdown(shutCtx); err != nil {
+			s.log.Warn("in-flight requests did not finish in time", "err", err)
+		}
+	case s.ln != nil:
+		_ = s.ln.Close()
+	}
+	if s.stopLeaks != nil {
+		s.stopLeaks()
+	}
+	if s.xlog != nil {
+		// Every execution has been handed to the log; write what is still buffered.
+		flushCtx, flushCancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := s.xlog.Close(flushCtx); err != nil {
+			s.log.Warn("execution log: flush at shutdown incomplete", "pending", s.xlog.Pending(), "err", err)
+		}
+		flushCancel()
+	}
+	if s.pools == nil {
+		return
+	}
+	if err := s.pools.Close(shutCtx); err != nil {
+		s.log.Warn("closing pools", "err", err)
+	}
+	// Whatever is still labelled ours (a start that raced the shutdown) goes too.
+	cleanCtx, cleanCancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cleanCancel()
+	if n, err := s.engine.RemoveStale(cleanCtx); err != nil {
+		s.log.Warn("final clean-up", "err", err)
+	} else if n > 0 {
+		s.log.Info("final clean-up removed containers", "count", n)
+	}
+	s.log.Info("stopped")
+}
+
+// observer is the runner's Observer: it feeds the metrics, writes one log line per execution
+// (never code, stdin or output), and hands the executions that asked for it (saveMetric) to the
+// execution log.
+type observer struct {
+	metrics *metrics.Metrics
+	xlog    *execlog.Log
+	log     *slog.Logger
+}
+
+func (o *observer) Queued(delta int)       { o.metrics.Queued(delta) }
+func (o *observer) Running(delta int)      { o.metrics.Running(delta) }
+func (o *observer) Rejected(reason string) { o.metrics.Rejected(reason) }
+
+func (o *observer) Finished(p *runner.Plan, r *runner.Result, took time.Duration) {
+	o.metrics.Executed(r.Language, string(r.Status), took, r.Run.CPU, r.Run.MemoryBytes, r.Status != runner.CompileError)
 	o.log.Info("execution", "jobId", r.JobID, "language", r.Language, "status", string(r.Status),
-		"wallMs", r.Run.WallTimeMs, "cpuMs", r.Run.CPUTimeMs, "memoryBytes", r.Run.MemoryBytes,
+		"wallMs", runner.Millis(r.Run.Wall), "cpuMs", runner.Millis(r.Run.CPU), "memoryBytes", r.Run.MemoryBytes,
 		"totalMs", took.Milliseconds())
+	if p.Save {
+		o.xlog.Add(execlog.FromResult(p, r))
+	}
 }

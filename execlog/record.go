@@ -15,7 +15,8 @@ import (
 )
 
 // Record is one stored execution. The first fields keep the seed service's names and meanings
-// (see api/types.go toResult); no client address or other personal data is stored.
+// (runner.Result.Summary, which the native API answers with too); no client address or other
+// personal data is stored.
 type Record struct {
 	JobID         string  `bson:"jobId" json:"jobId"`
 	UserID        string  `bson:"userId" json:"userId"`       // always "anonymous"

@@ -1,9 +1,12 @@
 package runner
 
 import (
+	"encoding/json"
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/codeexec/codeexec/config"
 )
@@ -40,7 +43,7 @@ func TestExpand(t *testing.T) {
 }
 
 func TestPlanValidation(t *testing.T) {
-	r := New(testConfig(t), nil, nil, nil)
+	cfg := testConfig(t)
 	py := func(name string, entry bool) File { return File{Name: name, Content: []byte("x"), Entry: entry} }
 	cases := []struct {
 		name string
@@ -60,24 +63,29 @@ func TestPlanValidation(t *testing.T) {
 		{"file is folder", Request{Language: "python", Files: []File{py("a", true), py("a/b.py", false)}}, "also used as a folder"},
 		{"two entries", Request{Language: "python", Files: []File{py("a.py", true), py("b.py", true)}}, "exactly one"},
 		{"no entry", Request{Language: "python", Files: []File{py("a.py", false), py("b.py", false)}}, "no entry point"},
-		{"time above max", Request{Language: "python", Files: []File{py("a.py", true)}, TimeLimitMs: 15001}, "above the maximum"},
-		{"memory above max", Request{Language: "python", Files: []File{py("a.py", true)}, MemoryLimitMB: 257}, "above the maximum"},
-		{"memory below min", Request{Language: "java", Files: []File{py("Main.java", true)}, MemoryLimitMB: 8}, "at least"},
+		{"time above max", Request{Language: "python", Files: []File{py("a.py", true)}, TimeLimit: 15001 * time.Millisecond}, "above the maximum"},
+		{"memory above max", Request{Language: "python", Files: []File{py("a.py", true)}, MemoryLimitBytes: 257 << 20}, "above the maximum"},
+		{"memory below min", Request{Language: "java", Files: []File{py("Main.java", true)}, MemoryLimitBytes: 8 << 20}, "at least"},
 		{"bad compare", Request{Language: "python", Files: []File{py("a.py", true)}, Compare: "fuzzy"}, "compare must be"},
 		{"many args", Request{Language: "python", Files: []File{py("a.py", true)}, Args: make([]string, 1025)}, "the limits are 1024 arguments"},
 		{"long args", Request{Language: "python", Files: []File{py("a.py", true)}, Args: []string{strings.Repeat("a", 64<<10)}}, "65537 bytes"},
+		{"java entry that reads as an option", Request{Language: "java", Files: []File{py("-version.java", true)}}, "must not start with '-'"},
+		{"python entry that starts with a dash", Request{Language: "python", Files: []File{py("-x.py", true)}}, ""},
+		{"code as the single file", Request{Language: "python", Code: []byte("x")}, ""},
+		{"code and files", Request{Language: "python", Code: []byte("x"), Files: []File{py("a.py", true)}}, "either code or files"},
+		{"unnamed file", Request{Language: "python", Files: []File{{Content: []byte("x")}}}, "file name is empty"},
 		{"args at the limits", Request{Language: "python", Files: []File{py("a.py", true)}, Args: []string{strings.Repeat("a", 64<<10-1)}}, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := r.plan(&c.req)
+			_, err := NewPlan(cfg, &c.req)
 			if c.err == "" {
 				if err != nil {
 					t.Fatalf("unexpected error %v", err)
 				}
 				return
 			}
-			if err == nil || !strings.Contains(err.Error(), c.err) || !IsInputError(err) {
+			if err == nil || !strings.Contains(err.Error(), c.err) || !errors.As(err, new(*InputError)) {
 				t.Fatalf("err = %v, want an InputError containing %q", err, c.err)
 			}
 		})
@@ -85,28 +93,55 @@ func TestPlanValidation(t *testing.T) {
 }
 
 func TestPlanLimits(t *testing.T) {
-	r := New(testConfig(t), nil, nil, nil)
-	p, err := r.plan(&Request{Language: "java", Files: []File{{Name: "test.java", Entry: true}},
-		TimeLimitMs: 500, MemoryLimitMB: 300, Args: []string{"a b"}, Tests: []Test{{Stdin: []byte("1")}, {Stdin: []byte("2")}}})
+	p, err := NewPlan(testConfig(t), &Request{Language: "java", Files: []File{{Name: "test.java", Entry: true}},
+		TimeLimit: 500 * time.Millisecond, MemoryLimitBytes: 300 << 20, Args: []string{"a b"},
+		Tests: []Test{{Stdin: []byte("1")}, {Stdin: []byte("2")}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.memoryBytes != 300<<20 {
-		t.Errorf("memory %d", p.memoryBytes)
+	if p.MemoryBytes != 300<<20 || p.PoolMemoryBytes != 256<<20 {
+		t.Errorf("memory %d, pool's %d", p.MemoryBytes, p.PoolMemoryBytes)
 	}
-	if len(p.job.Runs) != 2 || string(p.job.Runs[1].Stdin) != "2" {
-		t.Fatalf("runs: %+v", p.job.Runs)
+	if len(p.Job.Runs) != 2 || string(p.Job.Runs[1].Stdin) != "2" || len(p.Tests) != 2 {
+		t.Fatalf("runs: %+v, tests %d", p.Job.Runs, len(p.Tests))
 	}
-	run := p.job.Runs[0]
+	run := p.Job.Runs[0]
 	// Wall limit = CPU limit * 1.5 + 200 ms by default: 1 s of sleep under 500 ms is stopped.
-	if run.CPULimitMs != 500 || run.WallLimitMs != 950 {
-		t.Errorf("limits cpu=%d wall=%d", run.CPULimitMs, run.WallLimitMs)
+	if run.CPULimit != 500*time.Millisecond || run.WallLimit != 950*time.Millisecond {
+		t.Errorf("limits cpu=%v wall=%v", run.CPULimit, run.WallLimit)
 	}
 	if want := []string{"java", "-cp", ".", "test", "a b"}; !reflect.DeepEqual(run.Argv, want) {
 		t.Errorf("argv %q", run.Argv)
 	}
-	if p.job.Compile == nil || p.job.Compile.Argv[3] != "test.java" {
-		t.Errorf("compile %+v", p.job.Compile)
+	if p.Job.Compile == nil || p.Job.Compile.Argv[3] != "test.java" {
+		t.Errorf("compile %+v", p.Job.Compile)
+	}
+	if p.Language != "java" || p.Entry != "test.java" || p.JobID == "" || p.Compare != "trim" {
+		t.Errorf("plan %+v", p)
+	}
+}
+
+// A plan travels between processes as JSON: nothing may be lost on the way.
+func TestPlanRoundTripsAsJSON(t *testing.T) {
+	exp := "1"
+	p, err := NewPlan(testConfig(t), &Request{Language: "py", Code: []byte("print(1)"),
+		Stdin: []byte{0xff, 0}, TimeLimit: time.Second, Tests: []Test{{Stdin: []byte("x"), Expected: &exp}, {}}, Save: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Plan
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(*p, back) {
+		t.Fatalf("after a JSON round trip:\n%+v\nwant\n%+v", back, *p)
+	}
+	if p.Job.Files[0].Path != "main.py" {
+		t.Errorf("an unnamed single file is named %q, want the language's main.py", p.Job.Files[0].Path)
 	}
 }
 

@@ -11,16 +11,6 @@ import (
 	"github.com/codeexec/codeexec/config"
 )
 
-// Defaults of the config's execlog section.
-const (
-	DefaultMemoryRecords   = 1000
-	DefaultRetentionDays   = 30
-	DefaultBufferSize      = 10000
-	DefaultBatchSize       = 100
-	DefaultMaxTextBytes    = 64 << 10
-	DefaultStatsMaxRecords = 10000
-)
-
 // Log is the execution log as the server uses it: a store to read, a writer to add.
 type Log struct {
 	Store
@@ -32,10 +22,9 @@ type Log struct {
 	Database string // "memory" or the redacted URI, for the start-up log line
 }
 
-// Open makes the log from the config section; db (env DB) overrides cfg.DB. With no database
-// the records live in memory.
+// Open makes the log from the config section as config.Parse filled it; db (env DB) overrides
+// cfg.DB. With no database the records live in memory.
 func Open(ctx context.Context, cfg config.ExecLog, db string, log *slog.Logger) (*Log, error) {
-	fill(&cfg)
 	if db != "" {
 		cfg.DB = db
 	}
@@ -54,22 +43,6 @@ func Open(ctx context.Context, cfg config.ExecLog, db string, log *slog.Logger) 
 	rctx, l.stopRet = context.WithCancel(context.Background())
 	go l.retention(rctx)
 	return l, nil
-}
-
-func fill(c *config.ExecLog) {
-	def := func(v *int, d int) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	def(&c.MemoryRecords, DefaultMemoryRecords)
-	def(&c.BufferSize, DefaultBufferSize)
-	def(&c.BatchSize, DefaultBatchSize)
-	def(&c.MaxTextBytes, DefaultMaxTextBytes)
-	def(&c.StatsMaxRecords, DefaultStatsMaxRecords)
-	if c.RetentionDays == 0 {
-		c.RetentionDays = DefaultRetentionDays
-	}
 }
 
 // Register adds the writer's metrics to the service's registry.

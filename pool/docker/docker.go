@@ -1,4 +1,7 @@
-package pool
+// Package docker is the pool's Engine over the Docker Engine API: it creates the sandbox
+// containers with their isolation settings, attaches to each one's stdin and stdout, and talks
+// to the agent inside in agentproto frames.
+package docker
 
 import (
 	"bytes"
@@ -7,10 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/container"
@@ -20,8 +26,9 @@ import (
 	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/google/uuid"
 
-	"github.com/codeexec/codeexec/agent"
+	"github.com/codeexec/codeexec/agentproto"
 	"github.com/codeexec/codeexec/config"
+	"github.com/codeexec/codeexec/pool"
 )
 
 // Labels on every container this service creates.
@@ -44,7 +51,7 @@ type Docker struct {
 
 // NewDocker connects to the engine named by the environment (DOCKER_HOST, default socket),
 // negotiating the API version.
-func NewDocker(cfg *config.Config) (*Docker, error) {
+func New(cfg *config.Config) (*Docker, error) {
 	agentAbs, err := filepath.Abs(cfg.Pool.Agent)
 	if err != nil {
 		return nil, err
@@ -58,9 +65,6 @@ func NewDocker(cfg *config.Config) (*Docker, error) {
 	}
 	return &Docker{cli: cli, instance: cfg.Instance, agent: agentAbs, pool: cfg.Pool, langs: cfg.Languages}, nil
 }
-
-// Client exposes the API client for callers that need more (tests, leak checks).
-func (d *Docker) Client() *client.Client { return d.cli }
 
 // Ping reports whether the engine answers.
 func (d *Docker) Ping(ctx context.Context) error {
@@ -173,7 +177,7 @@ func (d *Docker) spec(l *config.Language) (*container.Config, *container.HostCon
 }
 
 // Start creates, attaches and starts a container and waits for its agent; see Engine.
-func (d *Docker) Start(ctx context.Context, lang string) (Container, error) {
+func (d *Docker) Start(ctx context.Context, lang string) (pool.Sandbox, error) {
 	l, ok := d.langs[lang]
 	if !ok {
 		return nil, fmt.Errorf("unknown language %q", lang)
@@ -201,7 +205,7 @@ func (d *Docker) warm(ctx context.Context, b *Box) error {
 	}
 	b.conn = &hj
 	pr, pw := io.Pipe()
-	b.stdout = json.NewDecoder(pr)
+	b.events = agentproto.NewReader(pr, agentproto.MaxAgentFrame)
 	b.copyDone = make(chan struct{})
 	go func() {
 		_, err := stdcopy.StdCopy(pw, &b.stderr, hj.Reader)
@@ -211,28 +215,32 @@ func (d *Docker) warm(ctx context.Context, b *Box) error {
 	if err := d.cli.ContainerStart(ctx, b.id, container.StartOptions{}); err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
-	var ready agent.Ready
-	if err := b.decode(ctx, &ready); err != nil {
+	stop := context.AfterFunc(ctx, b.close) // unblocks the reader
+	hello, err := b.events.ReadHello()
+	stop()
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return fmt.Errorf("waiting for the agent: %w", ctx.Err())
+	case err != nil:
 		return fmt.Errorf("waiting for the agent: %w%s", err, b.stderr.suffix())
-	}
-	if !ready.Ready {
-		return fmt.Errorf("agent: %s", ready.Error)
+	case hello.Error != "":
+		return fmt.Errorf("agent: %s", hello.Error)
 	}
 	return nil
 }
 
 // Pause freezes a container (the cgroup freezer).
-func (d *Docker) Pause(ctx context.Context, c Container) error {
+func (d *Docker) Pause(ctx context.Context, c pool.Sandbox) error {
 	return d.cli.ContainerPause(ctx, c.ID())
 }
 
 // Resume unpauses a container.
-func (d *Docker) Resume(ctx context.Context, c Container) error {
+func (d *Docker) Resume(ctx context.Context, c pool.Sandbox) error {
 	return d.cli.ContainerUnpause(ctx, c.ID())
 }
 
 // Remove force-removes a container and closes our connection to it.
-func (d *Docker) Remove(ctx context.Context, c Container) error {
+func (d *Docker) Remove(ctx context.Context, c pool.Sandbox) error {
 	if b, ok := c.(*Box); ok {
 		b.close()
 	}
@@ -248,7 +256,7 @@ type Box struct {
 	id       string
 	docker   *Docker
 	conn     *types.HijackedResponse
-	stdout   *json.Decoder
+	events   *agentproto.Reader
 	stderr   tailBuffer
 	copyDone chan struct{}
 	once     sync.Once
@@ -265,17 +273,16 @@ func (b *Box) close() {
 	})
 }
 
-// decode reads the agent's next JSON message, giving up when ctx ends.
-func (b *Box) decode(ctx context.Context, v any) error {
-	done := make(chan error, 1)
-	go func() { done <- b.stdout.Decode(v) }()
+// Lost reports whether the attach stream to the agent has ended.
+func (b *Box) Lost() bool {
+	if b.copyDone == nil {
+		return false
+	}
 	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		b.close() // unblocks the decoder
-		<-done
-		return ctx.Err()
+	case <-b.copyDone:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -287,38 +294,71 @@ func (b *Box) SetMemory(ctx context.Context, bytes int64) error {
 	return err
 }
 
-// ErrAgentGone means the container's agent ended without an answer (the container was killed).
+// ErrAgentGone means the container's agent ended without finishing the job (the container was
+// killed, or the agent broke the protocol).
 var ErrAgentGone = errors.New("the sandbox ended without an answer")
 
-// Exchange sends the job to the agent and reads its result. A container takes one job.
-func (b *Box) Exchange(ctx context.Context, job *agent.Job) (*agent.Result, error) {
-	hj := b.conn
-	if hj == nil {
-		return nil, errors.New("container not attached")
+// Run sends the job to the agent and hands each event to handle until the agent's Done; see
+// pool.Sandbox. A container takes one job.
+func (b *Box) Run(ctx context.Context, job *agentproto.Job, input <-chan agentproto.Input, handle func(agentproto.Event) error) error {
+	if b.conn == nil {
+		return errors.New("container not attached")
 	}
 	payload, err := json.Marshal(job)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	writeErr := make(chan error, 1)
-	go func() {
-		_, err := hj.Conn.Write(payload)
-		if err == nil {
-			err = hj.CloseWrite()
+	stop := context.AfterFunc(ctx, b.close) // unblocks the reader and the sender
+	defer stop()
+	sent := make(chan error, 1)
+	go func() { sent <- b.send(ctx, payload, input) }()
+	for {
+		ev, err := b.events.ReadEvent()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			select {
+			case serr := <-sent:
+				if serr != nil {
+					return fmt.Errorf("sending the job: %w", serr)
+				}
+			default:
+			}
+			return fmt.Errorf("%w: %w%s", ErrAgentGone, err, b.stderr.suffix())
 		}
-		writeErr <- err
-	}()
-	var res agent.Result
-	if err := b.decode(ctx, &res); err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+		if err := handle(ev); err != nil {
+			b.close() // the agent is left mid-job: this container is done for
+			return err
 		}
-		if werr := <-writeErr; werr != nil {
-			return nil, fmt.Errorf("sending the job: %w", werr)
+		if ev.Kind == agentproto.KindDone {
+			return nil
 		}
-		return nil, fmt.Errorf("%w: %v%s", ErrAgentGone, err, b.stderr.suffix())
 	}
-	return &res, nil
+}
+
+// send writes the job, then the input frames until input is closed, then closes the agent's
+// stdin (which it reads as the end of the input).
+func (b *Box) send(ctx context.Context, job []byte, input <-chan agentproto.Input) error {
+	w := agentproto.NewWriter(b.conn.Conn)
+	if err := w.Frame(agentproto.KindJob, job); err != nil {
+		return err
+	}
+	for input != nil {
+		select {
+		case in, ok := <-input:
+			if !ok {
+				input = nil
+				break
+			}
+			if err := w.Frame(in.Kind, in.Data); err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return b.conn.CloseWrite()
 }
 
 // tailBuffer keeps the last few KiB the agent wrote to stderr, for error messages.
@@ -345,4 +385,38 @@ func (t *tailBuffer) suffix() string {
 		return ""
 	}
 	return " (agent stderr: " + strings.TrimSpace(t.buf.String()) + ")"
+}
+
+// removeFailedStart removes a container whose start failed; if the engine does not answer now,
+// it keeps trying in the background.
+func (d *Docker) removeFailedStart(ctx context.Context, b *Box) {
+	if err := d.Remove(context.WithoutCancel(ctx), b); err == nil {
+		return
+	}
+	go func() {
+		remove := func(ctx context.Context) error { return d.Remove(ctx, b) }
+		if err := pool.RemoveUntilGone(remove, time.Second, 10*time.Second, 10*time.Minute, nil); err != nil {
+			slog.Warn("giving up removing a container that failed to start; the next start of this instance removes it",
+				"container", pool.ShortID(b), "err", err)
+		}
+	}()
+}
+
+// removeFailedCreate removes, by name, a container whose create call failed after the request
+// reached the engine: the engine may have created it and the answer been lost (the connection
+// broke). When the client could not even connect, nothing was sent and there is nothing to do.
+func (d *Docker) removeFailedCreate(ctx context.Context, name string, err error) {
+	if neverSent(err) {
+		return
+	}
+	d.removeFailedStart(ctx, &Box{id: name, docker: d})
+}
+
+// neverSent reports whether a failed request cannot have reached the engine: its dial failed.
+// client.IsErrConnectionFailed alone says too much: it also covers a connection that broke after
+// the request went out ("error during connect", which keeps the transport's *url.Error), and a
+// create sent that way may well have created the container. A failed dial is reported without it.
+func neverSent(err error) bool {
+	var transport *url.Error
+	return client.IsErrConnectionFailed(err) && !errors.As(err, &transport)
 }

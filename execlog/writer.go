@@ -8,12 +8,15 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/codeexec/codeexec/config"
 )
 
-// WriterOptions tune the writer; zero values take the defaults.
+// WriterOptions tune the writer; zero values take the defaults (the sizes config's, which the
+// server's config always sets).
 type WriterOptions struct {
-	BufferSize   int           // records waiting; past it, Add drops (default 10000)
-	BatchSize    int           // most records per insert (default 100)
+	BufferSize   int           // records waiting; past it, Add drops
+	BatchSize    int           // most records per insert
 	WriteTimeout time.Duration // one insert attempt (default 10 s)
 	BackoffMin   time.Duration // first wait after a failed insert (default 100 ms)
 	BackoffMax   time.Duration // longest wait between attempts (default 5 s)
@@ -21,10 +24,10 @@ type WriterOptions struct {
 
 func (o *WriterOptions) defaults() {
 	if o.BufferSize <= 0 {
-		o.BufferSize = 10000
+		o.BufferSize = config.DefaultExecLogBufferSize
 	}
 	if o.BatchSize <= 0 {
-		o.BatchSize = 100
+		o.BatchSize = config.DefaultExecLogBatchSize
 	}
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = 10 * time.Second
