@@ -132,14 +132,43 @@ type SweepCompare struct {
 func compareSweeps(ours, base []SweepPoint) []SweepCompare {
 	var out []SweepCompare
 	for _, o := range ours {
-		for _, b := range base {
-			if b.Clients == o.Clients {
-				out = append(out, SweepCompare{Clients: o.Clients, ThroughputRatio: o.Throughput / b.Throughput,
-					P50Ratio: o.Latency.P50 / b.Latency.P50, P99Ratio: o.Latency.P99 / b.Latency.P99})
-			}
+		if b := pointAt(base, o.Clients); b != nil {
+			out = append(out, SweepCompare{Clients: o.Clients, ThroughputRatio: o.Throughput / b.Throughput,
+				P50Ratio: o.Latency.P50 / b.Latency.P50, P99Ratio: o.Latency.P99 / b.Latency.P99})
 		}
 	}
 	return out
+}
+
+// pointAt is the sweep point with this many clients, or nil.
+func pointAt(ps []SweepPoint, clients int) *SweepPoint {
+	for i := range ps {
+		if ps[i].Clients == clients {
+			return &ps[i]
+		}
+	}
+	return nil
+}
+
+// lang is the baseline's numbers for a language, or nil.
+func (b *Baseline) lang(name string) *BaselineLang {
+	if b == nil {
+		return nil
+	}
+	for i := range b.Languages {
+		if b.Languages[i].Language == name {
+			return &b.Languages[i]
+		}
+	}
+	return nil
+}
+
+// sweepAt is the baseline's sweep point with this many clients, or nil.
+func (b *Baseline) sweepAt(clients int) *SweepPoint {
+	if b == nil {
+		return nil
+	}
+	return pointAt(b.Sweep, clients)
 }
 
 // p99OverP50 is the tail's spread at a sweep point (issue 20's fairness measure).
@@ -165,14 +194,7 @@ func abTargets(r *Report, sweepLang string) []TargetCheck {
 	noBase := "no baseline in this run (make bench-ab)"
 	for _, l := range r.Languages {
 		t := l.Language + " API p50 ≤ 1.10 × the commit before's, same run"
-		var bl *BaselineLang
-		if b != nil {
-			for i := range b.Languages {
-				if b.Languages[i].Language == l.Language {
-					bl = &b.Languages[i]
-				}
-			}
-		}
+		bl := b.lang(l.Language)
 		if bl == nil || bl.API.N == 0 {
 			unknown(12, t, noBase)
 			continue
@@ -182,12 +204,7 @@ func abTargets(r *Report, sweepLang string) []TargetCheck {
 			fmt.Sprintf("%s ms (%s: %s ms)", f1(lim), b.Name, f1(bl.API.P50)), l.API.P50 <= lim, "")
 	}
 	for _, c := range []int{4, 8, 16} {
-		var p *SweepPoint
-		for i := range r.Sweep {
-			if r.Sweep[i].Clients == c {
-				p = &r.Sweep[i]
-			}
-		}
+		p := pointAt(r.Sweep, c)
 		t := fmt.Sprintf("%s p99 ≤ 1.5 × p50 at %d clients", sweepLang, c)
 		tt := fmt.Sprintf("%s throughput at %d clients ≥ the commit before's, same run", sweepLang, c)
 		if p == nil {
@@ -198,14 +215,7 @@ func abTargets(r *Report, sweepLang string) []TargetCheck {
 		lim := 1.5 * p.Latency.P50
 		check(20, t, fmt.Sprintf("%s ms (p99/p50 %.2f)", f1(p.Latency.P99), p99OverP50(*p)), f1(lim)+" ms",
 			p.Latency.P99 <= lim && p.OK > 0, "")
-		var bp *SweepPoint
-		if b != nil {
-			for i := range b.Sweep {
-				if b.Sweep[i].Clients == c {
-					bp = &b.Sweep[i]
-				}
-			}
-		}
+		bp := b.sweepAt(c)
 		if bp == nil {
 			unknown(20, tt, noBase)
 			continue
@@ -233,10 +243,7 @@ func abMarkdown(r *Report) string {
 		b.Name, b.Name, b.Name, b.Name, b.Name, b.Name)
 	p("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
 	for _, l := range r.Languages {
-		for _, bl := range b.Languages {
-			if bl.Language != l.Language {
-				continue
-			}
+		if bl := b.lang(l.Language); bl != nil {
 			p("| %s | %s | %s | **%.2f** | %s | %s | %s | %s | %s | %s | %s |\n", l.Language, f1(l.API.P50), f1(bl.API.P50),
 				bl.RatioAPI, f1(l.API.P90), f1(bl.API.P90), f1(l.API.P99), f1(bl.API.P99), f1(l.InSandbox.P50),
 				f1(bl.InSandbox.P50), bl.Version)
@@ -247,13 +254,10 @@ func abMarkdown(r *Report) string {
 		b.Name, b.Name, b.Name, b.Name, b.Name, b.Name)
 	p("|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, o := range r.Sweep {
-		for _, bp := range b.Sweep {
-			if bp.Clients != o.Clients {
-				continue
-			}
+		if bp := b.sweepAt(o.Clients); bp != nil {
 			p("| %d | %s | %s | **%.2f** | %s | %s | %.2f | %s | %s | %.2f | %d, %d | %d, %d |\n", o.Clients, f1(o.Throughput),
 				f1(bp.Throughput), o.Throughput/bp.Throughput, f1(o.Latency.P50), f1(o.Latency.P99), p99OverP50(o),
-				f1(bp.Latency.P50), f1(bp.Latency.P99), p99OverP50(bp), o.Errors, o.Rejected, bp.Errors, bp.Rejected)
+				f1(bp.Latency.P50), f1(bp.Latency.P99), p99OverP50(*bp), o.Errors, o.Rejected, bp.Errors, bp.Rejected)
 		}
 	}
 	for _, bp := range b.Sweep {

@@ -248,12 +248,7 @@ func evaluateTargets(r *Report, sweepLang string) []TargetCheck {
 			}
 		}
 	}
-	var at8 *SweepPoint
-	for i := range r.Sweep {
-		if r.Sweep[i].Clients == 8 {
-			at8 = &r.Sweep[i]
-		}
-	}
+	at8 := pointAt(r.Sweep, 8)
 	if at8 != nil && r.ChurnCeiling > 0 {
 		lim := 0.8 * r.ChurnCeiling
 		check(sweepLang+" throughput at 8 clients ≥ 0.8 × churn ceiling, no errors",
