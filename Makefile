@@ -3,7 +3,7 @@ CONFIG ?= config.yaml
 GO ?= go
 export CGO_ENABLED ?= 0
 
-.PHONY: all build images run test test-unit test-integration vet clean bench
+.PHONY: all build images run test test-unit test-integration vet clean bench bench-ab
 
 all: build
 
@@ -39,6 +39,21 @@ test-integration: bin/ferretdb
 # bench/results/latest/{report.md,report.json,chart.svg}. BENCH_FLAGS passes options (-runs 50).
 bench: build images
 	$(GO) run ./bench -config $(CONFIG) $(BENCH_FLAGS)
+
+# The same bench with a second server built from BASE beside ours, measured interleaved in the one
+# run (issues 12 and 20: "against the commit before"). BASE's server and agent are built in a
+# temporary git worktree, removed afterwards; the agent must be BASE's, as the protocol changes.
+# Writes bench/results/ab-<date>/ unless BENCH_FLAGS gives -out.
+BASE ?= f0c3f00
+bench-ab: build images
+	@set -e; tmp=$$(mktemp -d); \
+	trap 'git worktree remove --force "$$tmp/src" 2>/dev/null || true; rm -rf "$$tmp"' EXIT; \
+	name=$$(git rev-parse --short "$(BASE)^{commit}"); \
+	git worktree add --detach "$$tmp/src" "$$name" >/dev/null; \
+	(cd "$$tmp/src" && $(GO) build -o "$$tmp/codeexec" ./cmd/codeexec && \
+		CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o "$$tmp/codeexec-agent" ./cmd/codeexec-agent); \
+	$(GO) run ./bench -config $(CONFIG) -out bench/results/ab-$$(date -u +%Y-%m-%d) \
+		-baseline-server "$$tmp/codeexec" -baseline-agent "$$tmp/codeexec-agent" -baseline-name "$$name" $(BENCH_FLAGS)
 
 # FerretDB v1.24.2 with its SQLite backend (tools/ferretdb: its own module, so the server does
 # not depend on it): `bin/ferretdb -listen 127.0.0.1:27017 -dir DATA` serves DB=mongodb://127.0.0.1:27017/codeexec.
