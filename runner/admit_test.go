@@ -70,7 +70,7 @@ func admitEventually(t *testing.T, what string, cond func() bool) {
 func queueAdmit(t *testing.T, r *Runner, obs *admitObserver, ctx context.Context, i, queued int, out chan<- admitResult) {
 	t.Helper()
 	go func() {
-		done, err := r.admit(ctx)
+		done, err := r.admit(ctx, false)
 		out <- admitResult{i, done, err}
 	}()
 	admitEventually(t, "execution queued", func() bool { q, _ := obs.gauges(); return q == queued })
@@ -90,7 +90,7 @@ func nextAdmitted(t *testing.T, results <-chan admitResult) admitResult {
 // holdSlot takes the runner's only slot.
 func holdSlot(t *testing.T, r *Runner) func() {
 	t.Helper()
-	done, err := r.admit(context.Background())
+	done, err := r.admit(context.Background(), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func TestAdmitNewcomerDoesNotOvertakeAWaiter(t *testing.T) {
 			queueAdmit(t, r, obs, context.Background(), round, 2, results)
 		} else {
 			go func() {
-				d, err := r.admit(context.Background())
+				d, err := r.admit(context.Background(), false)
 				results <- admitResult{round, d, err}
 			}()
 		}
@@ -226,7 +226,7 @@ func TestAdmitQueueFull(t *testing.T) {
 	results := make(chan admitResult, 2)
 	queueAdmit(t, r, obs, context.Background(), 0, 1, results)
 	queueAdmit(t, r, obs, context.Background(), 1, 2, results)
-	if _, err := r.admit(context.Background()); !errors.Is(err, ErrOverloaded) {
+	if _, err := r.admit(context.Background(), false); !errors.Is(err, ErrOverloaded) {
 		t.Fatalf("admit with a full queue: %v, want ErrOverloaded", err)
 	}
 	obs.mu.Lock()
@@ -251,7 +251,7 @@ func TestAdmitQueueFull(t *testing.T) {
 func TestAdmitQueueTimeout(t *testing.T) {
 	r, obs := newAdmitRunner(100, 20*time.Millisecond)
 	done := holdSlot(t, r)
-	if _, err := r.admit(context.Background()); !errors.Is(err, ErrOverloaded) {
+	if _, err := r.admit(context.Background(), false); !errors.Is(err, ErrOverloaded) {
 		t.Fatalf("err = %v, want ErrOverloaded", err)
 	}
 	obs.mu.Lock()
