@@ -173,7 +173,7 @@ func (c *collector) finished(m *agentproto.StepResult) error {
 		v = verdict(c.p, len(c.runs), &st)
 		ev.Verdict = v
 	}
-	c.keep(&st)
+	c.keep(&st, c.copies())
 	if c.stage == StageCompile {
 		c.compile = &st
 	} else {
@@ -186,11 +186,26 @@ func (c *collector) finished(m *agentproto.StepResult) error {
 	return c.emit(ev)
 }
 
-// keep gives the step its own copy of as much of its output as the budget grants, stdout first;
-// the rest is dropped, and the step says so.
-func (c *collector) keep(st *Step) {
+// copies is how many times an answer shows the current step's output: the compile step's again
+// as the compile output; the first run's as the result's own output (and, in judge mode, once
+// more as its test's). Error messages quote at most maxMessageBytes of it.
+func (c *collector) copies() int64 {
+	switch {
+	case c.stage == StageCompile:
+		return 2
+	case len(c.runs) > 0:
+		return 1
+	case len(c.p.Tests) > 0:
+		return 3
+	}
+	return 2
+}
+
+// keep gives the step its own copy of as much of its output as the budget grants, counting each
+// time the answer shows it, stdout first; the rest is dropped, and the step says so.
+func (c *collector) keep(st *Step, copies int64) {
 	n := int64(len(st.Stdout) + len(st.Stderr))
-	granted := c.budget.take(n)
+	granted := c.budget.take(n*copies) / copies
 	out := min(granted, int64(len(st.Stdout)))
 	st.Stdout = bytes.Clone(st.Stdout[:out])
 	st.Stderr = bytes.Clone(st.Stderr[:granted-out])
@@ -330,7 +345,7 @@ func compileMessage(s *Step) string {
 	case OutputLimitExceeded:
 		return "Compilation output limit exceeded"
 	}
-	msg := strings.TrimSpace(string(s.Stderr) + "\n" + string(s.Stdout))
+	msg := quote(strings.TrimSpace(string(s.Stderr) + "\n" + string(s.Stdout)))
 	if msg == "" {
 		msg = fmt.Sprintf("Compilation failed with exit code %d", s.ExitCode)
 	}
@@ -358,7 +373,7 @@ func verdictSentence(v Status, s *Step) string {
 	case WrongAnswer:
 		return "Wrong answer"
 	case RuntimeError:
-		if msg := strings.TrimSpace(string(s.Stderr)); msg != "" {
+		if msg := quote(strings.TrimSpace(string(s.Stderr))); msg != "" {
 			return msg
 		}
 		if s.Signal != "" {
@@ -367,6 +382,18 @@ func verdictSentence(v Status, s *Step) string {
 		return fmt.Sprintf("Exited with code %d", s.ExitCode)
 	}
 	return string(v)
+}
+
+// maxMessageBytes bounds the program's output an error message quotes (the whole output is in
+// the step's own fields).
+const maxMessageBytes = 64 << 10
+
+// quote is s cut to maxMessageBytes, on a rune boundary.
+func quote(s string) string {
+	if len(s) <= maxMessageBytes {
+		return s
+	}
+	return strings.ToValidUTF8(s[:maxMessageBytes], "") + " …"
 }
 
 // Same compares a program's output with the expected one: "exact" byte for byte, "trim"
