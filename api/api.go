@@ -92,10 +92,13 @@ func New(cfg *config.Config, d Deps) *Server {
 }
 
 // execute is the one execution path of every dialect: plan the request against the config,
-// then run it.
+// charge its runs to the client's rate limit, then run it.
 func (s *Server) execute(ctx context.Context, req *runner.Request, sink runner.Sink) (*runner.Result, error) {
 	p, err := runner.NewPlan(s.cfg, req)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.chargeRuns(ctx, len(p.Job.Runs)); err != nil {
 		return nil, err
 	}
 	return s.exec.Execute(ctx, p, sink)

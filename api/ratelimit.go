@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"net"
@@ -75,7 +76,10 @@ type decision struct {
 	retryAfter time.Duration // until one request is allowed (when refused)
 }
 
-func (l *clientLimiter) take(key netip.Prefix) decision {
+func (l *clientLimiter) take(key netip.Prefix) decision { return l.takeN(key, 1) }
+
+// takeN spends n tokens of key's bucket at once, or none.
+func (l *clientLimiter) takeN(key netip.Prefix, n int) decision {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -85,12 +89,12 @@ func (l *clientLimiter) take(key netip.Prefix) decision {
 		lim = rate.NewLimiter(l.perSecond, l.burst)
 		l.clients[key] = lim
 	}
-	d := decision{allowed: lim.AllowN(now, 1)}
+	d := decision{allowed: lim.AllowN(now, n)}
 	tokens := lim.TokensAt(now)
 	d.remaining = max(0, int(math.Floor(tokens)))
 	d.reset = time.Duration((float64(l.burst) - tokens) / float64(l.perSecond) * float64(time.Second))
 	if !d.allowed {
-		d.retryAfter = time.Duration((1 - tokens) / float64(l.perSecond) * float64(time.Second))
+		d.retryAfter = time.Duration((float64(n) - tokens) / float64(l.perSecond) * float64(time.Second))
 	}
 	return d
 }
@@ -134,6 +138,41 @@ func (s *Server) rateLimited(h http.HandlerFunc) http.HandlerFunc {
 			s.fail(w, r, &RateLimited{RetryAfter: d.retryAfter})
 			return
 		}
-		h(w, r)
+		h(w, r.WithContext(context.WithValue(r.Context(), chargeKey{}, &charge{key: clientKey(r.RemoteAddr), paid: 1})))
 	}
+}
+
+// charge is what one request has paid of the rate limit: a token on arrival, and one per run
+// once its runs are known (chargeRuns), up to the burst so that a big request stays possible.
+type charge struct {
+	key  netip.Prefix
+	mu   sync.Mutex
+	runs int // runs planned so far
+	paid int // tokens taken
+}
+
+type chargeKey struct{}
+
+// chargeRuns charges the request under ctx for runs more runs (judge tests, batch entries'
+// runs); nil when the rate limit is off or the tokens were had, RateLimited when not.
+func (s *Server) chargeRuns(ctx context.Context, runs int) error {
+	c, ok := ctx.Value(chargeKey{}).(*charge)
+	if !ok || s.limiter == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.runs += runs
+	owed := min(c.runs, s.limiter.burst) - c.paid
+	if owed <= 0 {
+		return nil
+	}
+	d := s.limiter.takeN(c.key, owed)
+	if !d.allowed {
+		c.runs -= runs
+		s.metrics.Rejected("rate_limit")
+		return &RateLimited{RetryAfter: d.retryAfter}
+	}
+	c.paid += owed
+	return nil
 }

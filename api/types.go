@@ -95,9 +95,12 @@ type stepJSON struct {
 	StdoutBase64 string        `json:"stdoutBase64,omitempty"`
 	StderrBase64 string        `json:"stderrBase64,omitempty"`
 	Truncated    bool          `json:"truncated"`
-	WallTimeMs   float64       `json:"wallTimeMs"`
-	CPUTimeMs    float64       `json:"cpuTimeMs"`
-	MemoryBytes  int64         `json:"memoryBytes"`
+	// OutputDropped: the answer's output budget (server.maxAnswerBytes) ran out before this
+	// step's output; it was judged in full but is not in the answer.
+	OutputDropped bool    `json:"outputDropped,omitempty"`
+	WallTimeMs    float64 `json:"wallTimeMs"`
+	CPUTimeMs     float64 `json:"cpuTimeMs"`
+	MemoryBytes   int64   `json:"memoryBytes"`
 }
 
 type testResultJSON struct {
@@ -132,7 +135,7 @@ type resultJSON struct {
 
 func toStep(s *runner.Step) stepJSON {
 	out := stepJSON{
-		Status: s.Status, ExitCode: s.ExitCode, Signal: s.Signal, Truncated: s.Truncated,
+		Status: s.Status, ExitCode: s.ExitCode, Signal: s.Signal, Truncated: s.Truncated, OutputDropped: s.OutputDropped,
 		WallTimeMs: runner.Millis(s.Wall), CPUTimeMs: runner.Millis(s.CPU), MemoryBytes: s.MemoryBytes,
 	}
 	out.Stdout, out.StdoutBase64 = httpjson.Text(s.Stdout)

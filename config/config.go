@@ -58,6 +58,22 @@ type Server struct {
 	MaxStdinBytes     int64  `yaml:"maxStdinBytes"`
 	ShutdownTimeoutMs int    `yaml:"shutdownTimeoutMs"`
 	LogFormat         string `yaml:"logFormat"` // "text" or "json"
+	// ReadTimeoutMs bounds reading a request (headers and body): a slow-body client is cut off.
+	ReadTimeoutMs int `yaml:"readTimeoutMs"`
+	// IdleTimeoutMs is how long a keep-alive connection may wait for its next request.
+	IdleTimeoutMs int `yaml:"idleTimeoutMs"`
+	// HeavyShare is the most slots that requests of more than one run (judge submissions,
+	// batch entries) hold at once; the rest stay for single runs. Default maxConcurrent-1.
+	HeavyShare int `yaml:"heavyShare"`
+	// MaxTotalLimitMs caps one request's total limit time: the sum of the wall-clock limits of
+	// all its steps (every test of every submission of a batch).
+	MaxTotalLimitMs int64 `yaml:"maxTotalLimitMs"`
+	// MaxAnswerBytes caps the program output one answer carries (a batch's entries share it);
+	// past it, tests keep their verdicts but their output is dropped and marked.
+	MaxAnswerBytes int64 `yaml:"maxAnswerBytes"`
+	// AdminToken is the operator's bearer token for listing the execution log and its stats;
+	// empty: those endpoints answer 403.
+	AdminToken string `yaml:"adminToken"`
 	// RateLimit is an optional per-client token bucket on the execute endpoints.
 	RateLimit RateLimit `yaml:"rateLimit"`
 }
@@ -163,6 +179,9 @@ func Parse(b []byte) (*Config, error) {
 	if c.Pool.Unpaused < 0 {
 		return nil, errors.New("config: pool.unpaused must not be negative")
 	}
+	if c.Server.HeavyShare < 1 || c.Server.HeavyShare > c.Server.MaxConcurrent {
+		return nil, fmt.Errorf("config: server.heavyShare %d must be from 1 to maxConcurrent (%d)", c.Server.HeavyShare, c.Server.MaxConcurrent)
+	}
 	if c.Server.RateLimit.PerSecond < 0 || c.Server.RateLimit.Burst < 0 {
 		return nil, errors.New("config: server.rateLimit: perSecond and burst must not be negative (perSecond 0 turns the limit off)")
 	}
@@ -209,6 +228,11 @@ func (c *Config) defaults() {
 	def(&c.Server.MaxFiles, 64)
 	def64(&c.Server.MaxStdinBytes, 2<<20)
 	def(&c.Server.ShutdownTimeoutMs, 10000)
+	def(&c.Server.ReadTimeoutMs, 30000)
+	def(&c.Server.IdleTimeoutMs, 120000)
+	def(&c.Server.HeavyShare, max(c.Server.MaxConcurrent-1, 1))
+	def64(&c.Server.MaxTotalLimitMs, 600000)
+	def64(&c.Server.MaxAnswerBytes, 16<<20)
 	def(&c.Server.RateLimit.Burst, 10)
 	if c.Pool.Agent == "" {
 		c.Pool.Agent = "bin/codeexec-agent"

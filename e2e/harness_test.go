@@ -92,9 +92,9 @@ func freePort(t testing.TB) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// StartServer starts a server with its own instance name and port, and stops it (checking that
-// it leaves no container behind) when the test ends.
-func StartServer(t testing.TB, opt ServerOptions) *Server {
+// writeConfig writes the repository's config.yaml, changed as opt says, with an instance name of
+// its own, and returns its path and that name.
+func writeConfig(t testing.TB, opt ServerOptions) (cfgPath, instance string) {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join(repoRoot, "config.yaml"))
 	if err != nil {
@@ -104,9 +104,10 @@ func StartServer(t testing.TB, opt ServerOptions) *Server {
 	if err := yaml.Unmarshal(raw, &cfg); err != nil {
 		t.Fatal(err)
 	}
-	instance := fmt.Sprintf("e2e-%d-%d", os.Getpid(), time.Now().UnixNano()%1e9)
+	instance = fmt.Sprintf("e2e-%d-%d", os.Getpid(), time.Now().UnixNano()%1e9)
 	cfg["instance"] = instance
 	cfg["pool"].(map[string]any)["agent"] = filepath.Join(binDir, "codeexec-agent")
+	cfg["server"].(map[string]any)["adminToken"] = adminToken
 	size := opt.PoolSize
 	if size == 0 {
 		size = 1
@@ -131,10 +132,18 @@ func StartServer(t testing.TB, opt ServerOptions) *Server {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "config.yaml")
+	cfgPath = filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(cfgPath, out, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return cfgPath, instance
+}
+
+// StartServer starts a server with its own instance name and port, and stops it (checking that
+// it leaves no container behind) when the test ends.
+func StartServer(t testing.TB, opt ServerOptions) *Server {
+	t.Helper()
+	cfgPath, instance := writeConfig(t, opt)
 	port := freePort(t)
 	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Instance: instance, Config: cfgPath, logs: &bytes.Buffer{}}
 	s.start(t, port, opt.Env)
@@ -264,6 +273,24 @@ func (s *Server) Post(t testing.TB, path string, body any) *Response {
 	resp, err := http.Post(s.URL+path, "application/json", rd)
 	if err != nil {
 		t.Fatalf("POST %s: %v", path, err)
+	}
+	return readResponse(t, resp)
+}
+
+// adminToken is the operator's token (server.adminToken) of the test servers.
+const adminToken = "e2e-operator-token"
+
+// Admin fetches an operator's path (the execution log's listing and stats) with the token.
+func (s *Server) Admin(t testing.TB, path string) *Response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, s.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
 	}
 	return readResponse(t, resp)
 }

@@ -44,6 +44,8 @@ type Request struct {
 	StopOnFirstFailure bool
 	// Save asks for the execution to be kept in the execution log ("saveMetric").
 	Save bool
+	// Batch says the request is one submission of a batch.
+	Batch bool
 }
 
 // InputError is a problem with the request itself; transports answer it with 400.

@@ -144,8 +144,8 @@ func (s *server) open(ctx context.Context) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		// A client that sends its body too slowly is cut off. (Once the body is read, the
 		// server's read deadline no longer applies, so a long execution is not cut.)
-		ReadTimeout: 30 * time.Second,
-		IdleTimeout: 120 * time.Second,
+		ReadTimeout: time.Duration(s.cfg.Server.ReadTimeoutMs) * time.Millisecond,
+		IdleTimeout: time.Duration(s.cfg.Server.IdleTimeoutMs) * time.Millisecond,
 		// No WriteTimeout: it runs from the request's start, so it would have to outlast the
 		// longest admissible batch (queue wait, then maxBatch × maxTests runs at their maximum
 		// limits), hours with the defaults; a client that goes away cancels its execution

@@ -6,16 +6,20 @@ package docker
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/docker/docker/api/types"
@@ -44,7 +48,7 @@ const agentPath = "/codeexec/agent"
 type Docker struct {
 	cli      *client.Client
 	instance string
-	agent    string // absolute host path of the agent binary
+	agent    string // host path of the agent binary's copy that is mounted (neutralCopy)
 	pool     config.Pool
 	langs    map[string]*config.Language
 }
@@ -59,11 +63,65 @@ func New(cfg *config.Config) (*Docker, error) {
 	if fi, err := os.Stat(agentAbs); err != nil || !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("agent binary %s not found: run `make build`", agentAbs)
 	}
+	agentAbs, err = neutralCopy(agentAbs, agentShelf)
+	if err != nil {
+		return nil, fmt.Errorf("copying the agent binary to %s: %w", agentShelf, err)
+	}
 	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %w", err)
 	}
 	return &Docker{cli: cli, instance: cfg.Instance, agent: agentAbs, pool: cfg.Pool, langs: cfg.Languages}, nil
+}
+
+// agentShelf is where the agent binary is mounted from. A bind mount shows its source in the
+// sandbox's /proc/self/mountinfo (its path and device): from a tmpfs folder named after the
+// binary's hash, that says nothing about the host's disks or where the server was installed.
+const agentShelf = "/dev/shm"
+
+// neutralCopy copies the binary at path to shelf/codeexec-<hash>/agent (once per build: servers
+// of the same build share it) and returns the copy's path. A folder of that name must be ours
+// and writable by us alone: nobody else may swap the binary every sandbox runs as PID 1.
+func neutralCopy(path, shelf string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	dir := filepath.Join(shelf, "codeexec-"+hex.EncodeToString(sum[:8]))
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return "", err
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return "", err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !fi.IsDir() || !ok || int(st.Uid) != os.Getuid() || fi.Mode().Perm()&0o022 != 0 {
+		return "", fmt.Errorf("%s exists and is not a folder only this user can write", dir)
+	}
+	dst := filepath.Join(dir, "agent")
+	if old, err := os.ReadFile(dst); err == nil && bytes.Equal(old, b) {
+		return dst, nil
+	}
+	tmp, err := os.CreateTemp(dir, "agent-*")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return "", err
+	}
+	if err := tmp.Chmod(0o755); err != nil {
+		tmp.Close()
+		return "", err
+	}
+	if err := tmp.Close(); err != nil {
+		return "", err
+	}
+	// A rename replaces the file whole: a container starting meanwhile mounts the old or the new.
+	return dst, os.Rename(tmp.Name(), dst)
 }
 
 // Ping reports whether the engine answers.
