@@ -87,6 +87,9 @@ func (s *Server) runSubmission(r *http.Request, i int, raw json.RawMessage) batc
 	default:
 		return bad("code is required (or files, with at least one {filename, code})")
 	}
+	if req.Interactive {
+		return bad(`"interactive": true needs the WebSocket GET /api/v1/ws`)
+	}
 	res, err := s.execute(r.Context(), req, nil)
 	if err != nil {
 		code, msg, _ := s.problem(r, err)
