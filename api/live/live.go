@@ -102,3 +102,8 @@ func (s *Server) admit(transport string) (func(), error) {
 		s.metrics.SessionClosed(transport, time.Since(begin))
 	}, nil
 }
+
+// idle is the idle limit of an interactive session.
+func (s *Server) idle() time.Duration {
+	return time.Duration(s.cfg.Interactive.IdleMs) * time.Millisecond
+}

@@ -20,14 +20,11 @@ import (
 // messages, the server runtime, stage, stdout, stderr, exit and, last, result (the answer of
 // POST /api/v2/execute) or error. Close codes: 1000 after the result, 4000 + the HTTP status the
 // same failure gets on POST (4400 a bad message, 4429 too busy, 4503 no sandbox), 4408 no
-// request in time or the idle limit.
+// request within the idle limit (interactive.idleMs) or the idle limit.
 type native struct {
 	core     Core
 	writeErr httpjson.ErrorWriter // the native API's error answer
 }
-
-// nativeInitTimeout is how long a native client has to send its request after the upgrade.
-const nativeInitTimeout = 10 * time.Second
 
 // Status codes of the native protocol's closes beside 4000 + an HTTP status.
 const (
@@ -70,9 +67,9 @@ type errorMessage struct {
 	Message string `json:"message"`
 }
 
-func (native) transport() string                  { return "ws" }
-func (native) initTimeout() time.Duration         { return nativeInitTimeout }
-func (n native) writeError() httpjson.ErrorWriter { return n.writeErr }
+func (native) transport() string                            { return "ws" }
+func (native) initTimeout(idle time.Duration) time.Duration { return idle }
+func (n native) writeError() httpjson.ErrorWriter           { return n.writeErr }
 
 func (n native) request(b []byte) (*runner.Request, *closing) {
 	var probe map[string]json.RawMessage
@@ -151,7 +148,7 @@ func (native) failed(code int, msg string) *closing {
 }
 
 func (n native) initTimedOut() *closing {
-	msg := fmt.Sprintf("no request within %v of the upgrade", nativeInitTimeout)
+	msg := "no request within the idle limit of the upgrade"
 	return &closing{code: closeTimeout, reason: msg, message: errorMessage{"error", msg}}
 }
 

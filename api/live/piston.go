@@ -66,9 +66,9 @@ type pistonExit struct {
 	piston.Exit
 }
 
-func (pistonProtocol) transport() string                { return "piston" }
-func (pistonProtocol) initTimeout() time.Duration       { return pistonInitWait }
-func (pistonProtocol) writeError() httpjson.ErrorWriter { return piston.WriteError }
+func (pistonProtocol) transport() string                       { return "piston" }
+func (pistonProtocol) initTimeout(time.Duration) time.Duration { return pistonInitWait }
+func (pistonProtocol) writeError() httpjson.ErrorWriter        { return piston.WriteError }
 
 func (pp pistonProtocol) request(b []byte) (*runner.Request, *closing) {
 	var m pistonMessage

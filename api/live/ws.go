@@ -19,8 +19,9 @@ import (
 type protocol interface {
 	transport() string
 	writeError() httpjson.ErrorWriter
-	// initTimeout is how long the client has for its first message.
-	initTimeout() time.Duration
+	// initTimeout is how long the client has for its first message; idle is the session's idle
+	// limit.
+	initTimeout(idle time.Duration) time.Duration
 	// request decodes the first message.
 	request(b []byte) (*runner.Request, *closing)
 	// input decodes a later message into a frame for the run; ok false means there is none to
@@ -94,9 +95,11 @@ type session struct {
 
 	// active is when output last went out or input came in (UnixNano), for the idle limit.
 	active atomic.Int64
-	texts  texts // used by the run's goroutine only
-	input  chan agentproto.Input
-	runCtx context.Context
+	// running is set while the run step runs: the idle limit counts only then.
+	running atomic.Bool
+	texts   texts // used by the run's goroutine only
+	input   chan agentproto.Input
+	runCtx  context.Context
 }
 
 // read hands the client's messages to the session until the connection ends.
@@ -116,7 +119,7 @@ func (ss *session) read(ctx context.Context) {
 
 // serve runs the session and returns how it ends (nil: the connection is gone already).
 func (ss *session) serve(ctx context.Context) *closing {
-	initTimer := time.NewTimer(ss.proto.initTimeout())
+	initTimer := time.NewTimer(ss.proto.initTimeout(ss.srv.idle()))
 	defer initTimer.Stop()
 	var first message
 	select {
@@ -168,23 +171,31 @@ func (ss *session) run(ctx context.Context, p *runner.Plan) *closing {
 		<-finished
 		return c
 	}
-	idle := time.Duration(ss.srv.cfg.Interactive.IdleMs) * time.Millisecond
+	idle := ss.srv.idle()
 	idleTimer := time.NewTimer(idle)
 	defer idleTimer.Stop()
+	// idleOver tells, when the idle timer fires, whether the limit has passed, and if not sets
+	// the timer again. The run's own limits bound a compile step and a run without input.
+	idleOver := func() bool {
+		left := idle - time.Since(time.Unix(0, ss.active.Load()))
+		if !p.Job.Interactive || !ss.running.Load() {
+			left = idle
+		}
+		if left > 0 {
+			idleTimer.Reset(left)
+			return false
+		}
+		return true
+	}
 	st := &inputState{interactive: p.Job.Interactive}
 	for {
 		select {
 		case o := <-finished:
 			return ss.finish(ctx, o)
 		case <-idleTimer.C:
-			if !p.Job.Interactive {
-				continue // the run's own limits bound a run without input
+			if idleOver() {
+				return abort(ss.proto.idle(idle))
 			}
-			if left := idle - time.Since(time.Unix(0, ss.active.Load())); left > 0 {
-				idleTimer.Reset(left)
-				continue
-			}
-			return abort(ss.proto.idle(idle))
 		case m := <-ss.msgs:
 			if m.err != nil {
 				return abort(nil) // the client is gone: its container goes at once
@@ -200,13 +211,19 @@ func (ss *session) run(ctx context.Context, p *runner.Plan) *closing {
 				continue
 			}
 			ss.touch()
-			select {
-			case ss.input <- in:
-			case o := <-finished:
-				return ss.finish(ctx, o)
-			case <-idleTimer.C:
-				// The program does not read its input: it may still be writing.
-				return abort(ss.proto.idle(idle))
+			// Input waits while the program does not read it; no more is read from the client
+			// meanwhile, so a flood of input is held back by the connection, not buffered here.
+			for sent := false; !sent; {
+				select {
+				case ss.input <- in:
+					sent = true
+				case o := <-finished:
+					return ss.finish(ctx, o)
+				case <-idleTimer.C:
+					if idleOver() {
+						return abort(ss.proto.idle(idle))
+					}
+				}
 			}
 		}
 	}
@@ -289,5 +306,6 @@ func (c *console) Event(ev runner.Event) error {
 	}
 	ss.srv.metrics.Streamed(ss.proto.transport(), n)
 	ss.touch()
+	ss.running.Store(ev.Stage == runner.StageRun && ev.Type != runner.StageFinished)
 	return nil
 }
