@@ -66,6 +66,10 @@ func testPistonNode(t *testing.T, s *Server) {
 		if d.lang == "java" || d.lang == "cpp" {
 			want = "runtime stage exit stage data data exit"
 		}
+		if len(got.Messages) == 0 {
+			t.Errorf("%s dialogue over Piston's protocol: no messages: %s", d.lang, mustJSON(got))
+			continue
+		}
 		exit := got.Messages[len(got.Messages)-1]
 		if got.Stdout != "Your name? Hello, Ada!\n" || got.Code != 4999 || got.Reason != "Job Completed" ||
 			got.types() != want || exit["stage"] != "run" || exit["code"] != 0.0 || exit["signal"] != nil {
@@ -97,7 +101,9 @@ func testPistonNode(t *testing.T, s *Server) {
 		if got.Code != want.code || got.Reason != want.reason {
 			t.Errorf("%s: closed with %d %q, want %d %q: %s", name, got.Code, got.Reason, want.code, want.reason, mustJSON(got))
 		}
-		if want.msg != "" {
+		if want.msg != "" && len(got.Messages) == 0 {
+			t.Errorf("%s: want an error message about %q first: none", name, want.msg)
+		} else if want.msg != "" {
 			last := got.Messages[len(got.Messages)-1]
 			if m, _ := last["message"].(string); last["type"] != "error" || !strings.Contains(m, want.msg) {
 				t.Errorf("%s: want an error message about %q first: %s", name, want.msg, mustJSON(got))

@@ -143,8 +143,9 @@ func interactive(lang, file, code string) map[string]any {
 // dialogues are programs that ask for a name and greet it, one per language.
 var dialogues = []struct{ lang, file, code string }{
 	{"python", "main.py", "name = input('Your name? ')\nprint(f'Hello, {name}!')\n"},
-	{"javascript", "main.js", "const rl = require('readline').createInterface({ input: process.stdin });\n" +
-		"process.stdout.write('Your name? ');\nrl.once('line', (name) => { console.log(`Hello, ${name}!`); rl.close(); });\n"},
+	// Node runs while its stdin is open: the program closes it (a native client may send eof).
+	{"javascript", "main.js", "const rl = require('readline').createInterface({ input: process.stdin, output: process.stdout });\n" +
+		"rl.question('Your name? ', (name) => {\n  console.log(`Hello, ${name}!`);\n  rl.close();\n  process.stdin.destroy();\n});\n"},
 	{"java", "Main.java", "import java.util.Scanner;\npublic class Main {\n  public static void main(String[] args) {\n" +
 		"    System.out.print(\"Your name? \");\n    System.out.flush();\n    String name = new Scanner(System.in).nextLine();\n" +
 		"    System.out.println(\"Hello, \" + name + \"!\");\n  }\n}\n"},

@@ -49,6 +49,10 @@ type closing struct {
 	message any
 }
 
+// stuckWriteWait is how long a stopped run may wait for a write to the client before the
+// connection is dropped under it.
+const stuckWriteWait = time.Second
+
 // finalWriteWait bounds the last messages and the close handshake with a client that may not
 // be reading.
 const finalWriteWait = 5 * time.Second
@@ -99,7 +103,7 @@ type session struct {
 	running atomic.Bool
 	texts   texts // used by the run's goroutine only
 	input   chan agentproto.Input
-	runCtx  context.Context
+	ctx     context.Context // the session's: the sink writes under it
 }
 
 // read hands the client's messages to the session until the connection ends.
@@ -157,7 +161,7 @@ type outcome struct {
 func (ss *session) run(ctx context.Context, p *runner.Plan) *closing {
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	ss.runCtx = runCtx
+	ss.ctx = ctx
 	ss.input = make(chan agentproto.Input)
 	ss.touch()
 	finished := make(chan outcome, 1)
@@ -165,11 +169,20 @@ func (ss *session) run(ctx context.Context, p *runner.Plan) *closing {
 		res, err := ss.srv.core.Run(runCtx, p, (*console)(ss))
 		finished <- outcome{res, err}
 	}()
-	// A stopped run's Run returns once its sandbox is closed: at once.
+	// A stopped run returns once its sandbox is closed, at once, unless the sink is writing to
+	// a client that does not read: then the connection goes, which it cannot read from anyway.
 	abort := func(c *closing) *closing {
 		stop()
-		<-finished
-		return c
+		t := time.NewTimer(stuckWriteWait)
+		defer t.Stop()
+		select {
+		case <-finished:
+			return c
+		case <-t.C:
+			ss.conn.CloseNow()
+			<-finished
+			return nil
+		}
 	}
 	idle := ss.srv.idle()
 	idleTimer := time.NewTimer(idle)
@@ -299,8 +312,9 @@ func (c *console) Event(ev runner.Event) error {
 	ss := (*session)(c)
 	msgs, n := ss.texts.messages(ss.proto, ev)
 	for _, m := range msgs {
-		// The run's context: stopping the run unblocks a write to a client that does not read.
-		if err := ss.write(ss.runCtx, m); err != nil {
+		// No deadline: a client that does not read holds the program up (see abort), as a
+		// terminal does. The context is not the run's: its end would drop the connection.
+		if err := ss.write(ss.ctx, m); err != nil {
 			return fmt.Errorf("%w: %w", errGone, err)
 		}
 	}
