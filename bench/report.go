@@ -30,6 +30,7 @@ type Report struct {
 	Sweep     []SweepPoint `json:"sweep"`
 	Paced     *PacedResult `json:"paced,omitempty"`
 	Churn     []ChurnPoint `json:"churn"`
+	Live      *Live        `json:"live,omitempty"`
 	// ChurnCeiling is the best create+start+remove rate of the churn points, containers/s.
 	ChurnCeiling float64 `json:"churnCeilingPerSecond"`
 	// PoolCeiling is the best rate of the pool's own container cycle (ChurnPoint.Kind "pool").
@@ -273,7 +274,7 @@ func evaluateTargets(r *Report, sweepLang string) []TargetCheck {
 	} else {
 		unknown(sweepLang+" p99 at half the 8-client rate ≤ 2 × idle p50", "no 8-client point in this run")
 	}
-	return out
+	return append(out, liveTargets(r.Live)...)
 }
 
 func f1(v float64) string {
@@ -464,7 +465,9 @@ func markdown(r *Report) string {
 	}
 	p("\nCeiling: **%s containers/s** (engine); the pool's cycle reaches %s/s.\n", f1(r.ChurnCeiling), f1(r.PoolCeiling))
 
-	p("\n## Targets of issue 3\n\n| target | measured | limit | met |\n|---|---|---|---|\n")
+	p("%s", liveMarkdown(r.Live))
+
+	p("\n## Targets of issues 3 and 17\n\n| target | measured | limit | met |\n|---|---|---|---|\n")
 	for _, t := range r.Targets {
 		met := "n/a"
 		if t.Met != nil {
