@@ -95,6 +95,10 @@ func New(cfg *config.Config, d Deps) *Server {
 	return s
 }
 
+// CloseSessions ends the live WebSocket sessions, which the HTTP server's shutdown does not wait
+// for: their runs stop, so their containers go with the pools.
+func (s *Server) CloseSessions() { s.live.Shutdown() }
+
 // execute is the one execution path of every dialect: plan the request against the config,
 // then run it.
 func (s *Server) execute(ctx context.Context, req *runner.Request, sink runner.Sink) (*runner.Result, error) {

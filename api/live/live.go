@@ -62,6 +62,11 @@ type Server struct {
 	metrics   Metrics
 	nativeErr httpjson.ErrorWriter
 
+	// closing is closed when the server shuts down: the WebSocket sessions end (the HTTP
+	// server's shutdown does not wait for hijacked connections).
+	closing   chan struct{}
+	closeOnce sync.Once
+
 	mu   sync.Mutex
 	open int // sessions open
 }
@@ -69,8 +74,11 @@ type Server struct {
 // New makes the live transports. nativeErr writes the native API's errors; dialect converts
 // Piston's requests.
 func New(cfg *config.Config, core Core, dialect *piston.Dialect, m Metrics, nativeErr httpjson.ErrorWriter) *Server {
-	return &Server{cfg: cfg, core: core, piston: dialect, metrics: m, nativeErr: nativeErr}
+	return &Server{cfg: cfg, core: core, piston: dialect, metrics: m, nativeErr: nativeErr, closing: make(chan struct{})}
 }
+
+// Shutdown ends the WebSocket sessions: their runs stop and their clients get a close 1001.
+func (s *Server) Shutdown() { s.closeOnce.Do(func() { close(s.closing) }) }
 
 // Routes adds the WebSocket routes. They are rate limited like the execute endpoints.
 func (s *Server) Routes(add Route) {

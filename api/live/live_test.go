@@ -73,6 +73,11 @@ type pinger struct{}
 func (pinger) Ping(context.Context) error { return nil }
 
 func start(t *testing.T, extra string) string {
+	url, _ := startServer(t, extra)
+	return url
+}
+
+func startServer(t *testing.T, extra string) (string, *api.Server) {
 	t.Helper()
 	cfg, err := config.Parse([]byte(extra + `
 languages:
@@ -85,11 +90,11 @@ languages:
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := api.New(cfg, api.Deps{Exec: echoExec{}, Pools: fakePools{}, Engine: pinger{}, Metrics: metrics.New(),
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}).Handler()
-	srv := httptest.NewServer(h)
+	a := api.New(cfg, api.Deps{Exec: echoExec{}, Pools: fakePools{}, Engine: pinger{}, Metrics: metrics.New(),
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv := httptest.NewServer(a.Handler())
 	t.Cleanup(srv.Close)
-	return srv.URL
+	return srv.URL, a
 }
 
 func dial(t *testing.T, url, path string) *websocket.Conn {
@@ -209,5 +214,22 @@ func TestEventStream(t *testing.T) {
 	resp = post(`{"language": "python", "code": "x", "interactive": true}`)
 	if resp.StatusCode != 400 {
 		t.Errorf("interactive event stream: HTTP %d", resp.StatusCode)
+	}
+}
+
+// A server that shuts down ends its sessions with 1001; their runs stop.
+func TestShutdownEndsSessions(t *testing.T) {
+	url, a := startServer(t, "")
+	c := dial(t, url, "/api/v1/ws")
+	send(t, c, `{"language": "python", "interactive": true, "files": [{"filename": "main.py", "code": "x"}]}`)
+	for _, want := range []string{"runtime", "stage"} {
+		_, b, err := c.Read(context.Background())
+		if err != nil || !strings.Contains(string(b), `"type":"`+want+`"`) {
+			t.Fatalf("want %s: %s %v", want, b, err)
+		}
+	}
+	a.CloseSessions()
+	if ms, code := messages(t, c); code != websocket.StatusGoingAway || len(ms) != 0 {
+		t.Errorf("closed %d after %v", code, ms)
 	}
 }

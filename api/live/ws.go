@@ -130,6 +130,8 @@ func (ss *session) serve(ctx context.Context) *closing {
 	case first = <-ss.msgs:
 	case <-initTimer.C:
 		return ss.proto.initTimedOut()
+	case <-ss.srv.closing:
+		return goingAway
 	}
 	if first.err != nil {
 		return nil
@@ -209,6 +211,8 @@ func (ss *session) run(ctx context.Context, p *runner.Plan) *closing {
 			if idleOver() {
 				return abort(ss.proto.idle(idle))
 			}
+		case <-ss.srv.closing:
+			return abort(goingAway)
 		case m := <-ss.msgs:
 			if m.err != nil {
 				return abort(nil) // the client is gone: its container goes at once
@@ -298,6 +302,9 @@ func closeReason(s string) string {
 	}
 	return s[:n]
 }
+
+// goingAway ends the sessions of a server that shuts down.
+var goingAway = &closing{code: websocket.StatusGoingAway, reason: "the server is shutting down"}
 
 // errGone is the sink's error when the client cannot be written to: the run stops.
 var errGone = errors.New("live: the client is gone")
