@@ -103,29 +103,39 @@ func liveWS(ctx context.Context, url string, lines int) ([]float64, error) {
 	if err := c.Write(ctx, websocket.MessageText, req); err != nil {
 		return nil, err
 	}
-	var lat []float64
-	rest := ""
+	var got liveLines
 	for {
 		_, b, err := c.Read(ctx)
 		at := time.Now()
 		if err != nil {
 			return nil, err
 		}
-		var m struct{ Type, Data, Message string }
-		if err := json.Unmarshal(b, &m); err != nil {
-			return nil, err
-		}
-		switch m.Type {
-		case "stdout":
-			if err := lineLatencies(&rest, m.Data, at, &lat); err != nil {
-				return nil, err
-			}
-		case "error":
-			return nil, fmt.Errorf("error message: %s", m.Message)
-		case "result":
-			return lat, nil
+		if done, err := got.message(b, at); done || err != nil {
+			return got.lat, err
 		}
 	}
+}
+
+// liveLines collects the latencies of the lines in a session's messages.
+type liveLines struct {
+	lat  []float64
+	rest string
+}
+
+// message takes one message (WebSocket message or event data) that arrived at `at`; done at the
+// result.
+func (l *liveLines) message(b []byte, at time.Time) (done bool, err error) {
+	var m struct{ Type, Data, Message string }
+	if err := json.Unmarshal(b, &m); err != nil {
+		return false, err
+	}
+	switch m.Type {
+	case "stdout":
+		return false, lineLatencies(&l.rest, m.Data, at, &l.lat)
+	case "error":
+		return false, fmt.Errorf("error message: %s", m.Message)
+	}
+	return m.Type == "result", nil
 }
 
 func liveSSE(ctx context.Context, url string, lines int) ([]float64, error) {
@@ -145,8 +155,7 @@ func liveSSE(ctx context.Context, url string, lines int) ([]float64, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("HTTP %d", resp.StatusCode)
 	}
-	var lat []float64
-	rest := ""
+	var got liveLines
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		at := time.Now()
@@ -154,20 +163,11 @@ func liveSSE(ctx context.Context, url string, lines int) ([]float64, error) {
 		if !ok {
 			continue
 		}
-		var m struct{ Type, Data, Message string }
-		if err := json.Unmarshal([]byte(data), &m); err != nil {
-			return nil, err
-		}
-		switch m.Type {
-		case "stdout":
-			if err := lineLatencies(&rest, m.Data, at, &lat); err != nil {
-				return nil, err
-			}
-		case "error":
-			return nil, fmt.Errorf("error event: %s", m.Message)
+		if done, err := got.message([]byte(data), at); done || err != nil {
+			return got.lat, err
 		}
 	}
-	return lat, sc.Err()
+	return nil, fmt.Errorf("the stream ended without a result: %v", sc.Err())
 }
 
 // livePipe is the floor: the program on the host, its stdout a pipe the bench reads.
