@@ -210,10 +210,10 @@ func testOutputBeforeTheEnd(t *testing.T, s *Server) {
 			t.Fatalf("the run ended before its input: %s", mustJSON(w.msgs))
 		}
 	}
-	w.send(map[string]any{"type": "eof"})
-	w.untilType("result", 10*time.Second)
-	if got := w.stdout.String(); got != "first\nsecond\n" && !strings.HasPrefix(got, "first\n") {
-		t.Errorf("stdout %q", got)
+	w.send(map[string]any{"type": "stdin", "data": "go\n"})
+	exit := w.untilType("exit", 10*time.Second)
+	if got := w.stdout.String(); got != "first\nsecond\n" || exit["status"] != "ok" {
+		t.Errorf("stdout %q, exit %v", got, exit)
 	}
 }
 
