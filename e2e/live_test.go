@@ -509,7 +509,7 @@ func testBadFrames(t *testing.T, s *Server) {
 // TestLiveLimits: the session limits, on a server whose limits are short.
 func TestLiveLimits(t *testing.T) {
 	s := StartServer(t, ServerOptions{Languages: []string{"python"}, Edit: func(cfg map[string]any) {
-		cfg["interactive"] = map[string]any{"maxSessions": 10, "idleMs": 1500, "maxWallMs": 3000, "allowedOrigins": []string{"allowed.example"}}
+		cfg["interactive"] = map[string]any{"maxSessions": 10, "idleMs": 3000, "maxWallMs": 4000, "allowedOrigins": []string{"allowed.example"}}
 	}})
 	t.Run("idle", func(t *testing.T) {
 		w := mustDial(t, s, "/api/v1/ws")
@@ -538,7 +538,7 @@ func TestLiveLimits(t *testing.T) {
 		w := mustDial(t, s, "/api/v1/ws")
 		w.send(interactive("python", "main.py", "import time\nwhile True:\n    print('.', flush=True)\n    time.sleep(0.1)\n"))
 		exit := w.untilType("exit", 30*time.Second)
-		if exit["status"] != "time_limit_exceeded" || exit["wallTimeMs"].(float64) < 3000 {
+		if exit["status"] != "time_limit_exceeded" || exit["wallTimeMs"].(float64) < 4000 {
 			t.Errorf("exit %v", exit)
 		}
 		res := w.untilType("result", 5*time.Second)
