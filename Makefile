@@ -31,9 +31,15 @@ test-unit:
 	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
 
 # Real engine, real containers, real HTTP (build tag integration). The execution log's tests
-# also run bin/ferretdb, a real MongoDB wire protocol server.
-test-integration: bin/ferretdb
+# also run bin/ferretdb, a real MongoDB wire protocol server; the live sessions' tests a Node
+# client (e2e/node).
+test-integration: bin/ferretdb e2e/node/node_modules
 	$(GO) test -tags integration -count=1 -timeout 15m ./e2e/...
+
+# The Node clients of the e2e tests (the ws package, pinned by package-lock.json).
+e2e/node/node_modules: e2e/node/package.json e2e/node/package-lock.json
+	cd e2e/node && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 # Latency and throughput report (bench/README.md): starts its own server, ~6 minutes, writes
 # bench/results/latest/{report.md,report.json,chart.svg}. BENCH_FLAGS passes options (-runs 50).

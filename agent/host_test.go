@@ -90,3 +90,15 @@ func TestSignal(t *testing.T) {
 		}
 	}
 }
+
+// The host validates signals against agentproto.Signals; the agent must deliver each of them.
+func TestHostSignalsAreTheProtocols(t *testing.T) {
+	if len(hostSignals) != len(agentproto.Signals) {
+		t.Errorf("agent knows %d signals, the protocol lists %d", len(hostSignals), len(agentproto.Signals))
+	}
+	for _, s := range agentproto.Signals {
+		if _, ok := hostSignals[s]; !ok {
+			t.Errorf("the protocol lists %s; the agent does not deliver it", s)
+		}
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/codeexec/codeexec/api/httpjson"
+	"github.com/codeexec/codeexec/api/live"
 	"github.com/codeexec/codeexec/api/piston"
 	"github.com/codeexec/codeexec/config"
 	"github.com/codeexec/codeexec/execlog"
@@ -41,8 +42,9 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
-// Metrics records requests and serves the metrics; *metrics.Metrics is one.
+// Metrics records requests and live sessions and serves the metrics; *metrics.Metrics is one.
 type Metrics interface {
+	live.Metrics
 	ObserveHTTP(route string, code int, took time.Duration)
 	Rejected(reason string)
 	Handler() http.Handler
@@ -79,6 +81,7 @@ type Server struct {
 	// limiter is the per-client rate limit of the execute endpoints; nil when off.
 	limiter *clientLimiter
 	piston  *piston.Dialect
+	live    *live.Server
 }
 
 // New makes the API server.
@@ -88,8 +91,13 @@ func New(cfg *config.Config, d Deps) *Server {
 		s.limiter = newClientLimiter(rl.PerSecond, max(rl.Burst, 1))
 	}
 	s.piston = piston.New(cfg, core{s})
+	s.live = live.New(cfg, core{s}, s.piston, d.Metrics, writeError)
 	return s
 }
+
+// CloseSessions ends the live WebSocket sessions, which the HTTP server's shutdown does not wait
+// for: their runs stop, so their containers go with the pools.
+func (s *Server) CloseSessions() { s.live.Shutdown() }
 
 // execute is the one execution path of every dialect: plan the request against the config,
 // charge its runs to the client's rate limit, then run it.
@@ -104,11 +112,29 @@ func (s *Server) execute(ctx context.Context, req *runner.Request, sink runner.S
 	return s.exec.Execute(ctx, p, sink)
 }
 
-// core is the server's execution path and error mapping as the other dialects' packages see it.
+// core is the server's execution path, converters and error mapping as the other dialects' and
+// transports' packages see them.
 type core struct{ s *Server }
 
 func (c core) Execute(ctx context.Context, req *runner.Request, sink runner.Sink) (*runner.Result, error) {
 	return c.s.execute(ctx, req, sink)
+}
+
+func (c core) Plan(req *runner.Request) (*runner.Plan, error) { return runner.NewPlan(c.s.cfg, req) }
+
+func (c core) Run(ctx context.Context, p *runner.Plan, sink runner.Sink) (*runner.Result, error) {
+	return c.s.exec.Execute(ctx, p, sink)
+}
+
+func (c core) Request(b []byte) (*runner.Request, error) { return requestFromV2(b) }
+
+func (c core) Answer(res *runner.Result) any {
+	return answerJSON{Type: "result", Succeeded: true, Result: toResult(res)}
+}
+
+func (c core) Problem(r *http.Request, err error) (int, string) {
+	code, msg, _ := c.s.problem(r, err)
+	return code, msg
 }
 
 func (c core) Fail(w http.ResponseWriter, r *http.Request, err error, writeErr httpjson.ErrorWriter) {
@@ -130,6 +156,7 @@ func (s *Server) Handler() http.Handler {
 	route(http.MethodPost, "/api/v2/execute", true, s.executeV2)
 	route(http.MethodPost, "/api/v1/batch", true, s.batch)
 	s.piston.Routes(route)
+	s.live.Routes(route)
 	route(http.MethodGet, "/api/v1/languages", false, s.languages)
 	route(http.MethodGet, "/api/v1/executions", false, s.listExecutions)
 	route(http.MethodGet, "/api/v1/executions/:jobId", false, s.getExecution)
@@ -159,6 +186,10 @@ func (r *statusRecorder) WriteHeader(code int) {
 	r.code = code
 	r.ResponseWriter.WriteHeader(code)
 }
+
+// Unwrap lets http.ResponseController and the WebSocket upgrade reach the connection's writer
+// (to flush an event stream, to hijack the connection).
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 func (s *Server) observe(route string, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -238,6 +269,8 @@ func errorStatus(err error) (code int, msg, retryAfter string) {
 		return http.StatusBadRequest, input.Msg, ""
 	case errors.As(err, &limited):
 		return http.StatusTooManyRequests, limited.Error(), strconv.Itoa(retrySeconds(limited.RetryAfter))
+	case errors.Is(err, live.ErrTooManySessions):
+		return http.StatusTooManyRequests, live.ErrTooManySessions.Error(), "1"
 	case errors.Is(err, runner.ErrOverloaded):
 		return http.StatusTooManyRequests, runner.ErrOverloaded.Error(), "1"
 	case errors.Is(err, runner.ErrUnavailable):

@@ -124,6 +124,9 @@ func (s *Server) planSubmission(raw json.RawMessage) (*runner.Plan, error) {
 	default:
 		return nil, &runner.InputError{Msg: "code is required (or files, with at least one {filename, code})"}
 	}
+	if req.Interactive {
+		return nil, &runner.InputError{Msg: `"interactive": true needs the WebSocket GET /api/v1/ws`}
+	}
 	req.Batch = true
 	return runner.NewPlan(s.cfg, req)
 }

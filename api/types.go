@@ -32,6 +32,8 @@ type options struct {
 	Tests              []testJSON `json:"tests"`
 	Compare            string     `json:"compare"`
 	StopOnFirstFailure bool       `json:"stopOnFirstFailure"`
+	// Interactive keeps stdin open for a live session (GET /api/v1/ws).
+	Interactive bool `json:"interactive"`
 }
 
 type requestV1 struct {
@@ -51,6 +53,7 @@ func (o *options) toRunner(files []runner.File) *runner.Request {
 		TimeLimit:        time.Duration(saturatingMul(o.TimeLimitMs, int64(time.Millisecond))),
 		MemoryLimitBytes: saturatingMul(o.MemoryLimitMb, 1<<20),
 		Compare:          o.Compare, StopOnFirstFailure: o.StopOnFirstFailure, Save: o.SaveMetric,
+		Interactive: o.Interactive,
 	}
 	for _, t := range o.Tests {
 		req.Tests = append(req.Tests, runner.Test{Stdin: []byte(t.Stdin), Expected: t.ExpectedOutput})

@@ -33,6 +33,7 @@ type options struct {
 	pointDur, pacedDur, churnDur               time.Duration
 	sweepLang                                  string
 	sweepPool                                  int
+	liveLines, liveRounds                      int
 	timeout                                    time.Duration
 	smoke                                      bool
 	// A second server from another build (make bench-ab), measured interleaved with ours.
@@ -57,6 +58,8 @@ func main() {
 	flag.DurationVar(&o.churnDur, "churn-duration", 5*time.Second, "length of each churn point")
 	flag.StringVar(&o.sweepLang, "sweep-lang", "python", "language of the concurrency sweep")
 	flag.IntVar(&o.sweepPool, "sweep-pool", 8, "pool size of the sweep's language (others keep config.yaml's)")
+	flag.IntVar(&o.liveLines, "live-lines", 300, "live output: lines per session (one every 10 ms)")
+	flag.IntVar(&o.liveRounds, "live-rounds", 3, "live output: rounds, one session of each way (WebSocket, event stream, host pipe) per round")
 	flag.DurationVar(&o.timeout, "timeout", 40*time.Minute, "give up (and clean up) after this long")
 	flag.StringVar(&o.baselineServer, "baseline-server", "", "server binary of another build to compare with in the same run, interleaved (make bench-ab)")
 	flag.StringVar(&o.baselineAgent, "baseline-agent", "", "agent binary built from the same commit as -baseline-server")
@@ -88,6 +91,8 @@ func main() {
 		def("churn-parallel", func() { churnPar = "1,2" })
 		def("sweep-pool", func() { o.sweepPool = 2 })
 		def("langs", func() { langs = o.sweepLang })
+		def("live-lines", func() { o.liveLines = 50 })
+		def("live-rounds", func() { o.liveRounds = 1 })
 	}
 	var err error
 	if o.clients, err = intList(clients); err != nil {
@@ -243,6 +248,11 @@ func run(ctx context.Context, o options) (err error) {
 			rf.P90Ms = 1000 * d.quantile(0.9)
 		}
 		rep.Refill = append(rep.Refill, rf)
+	}
+
+	logf("live output: %d rounds of %d lines", o.liveRounds, o.liveLines)
+	if rep.Live, err = measureLive(ctx, srv.url, o.liveLines, o.liveRounds); err != nil {
+		return err
 	}
 
 	if err := sweep(ctx, o, all, rep); err != nil {

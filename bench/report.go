@@ -30,6 +30,7 @@ type Report struct {
 	Sweep     []SweepPoint `json:"sweep"`
 	Paced     *PacedResult `json:"paced,omitempty"`
 	Churn     []ChurnPoint `json:"churn"`
+	Live      *Live        `json:"live,omitempty"`
 	// ChurnCeiling is the best create+start+remove rate of the churn points, containers/s.
 	ChurnCeiling float64 `json:"churnCeilingPerSecond"`
 	// PoolCeiling is the best rate of the pool's own container cycle (ChurnPoint.Kind "pool").
@@ -272,6 +273,7 @@ func evaluateTargets(r *Report, sweepLang string) []TargetCheck {
 	} else {
 		unknown(sweepLang+" p99 at half the 8-client rate ≤ 2 × idle p50", "no 8-client point in this run")
 	}
+	out = append(out, liveTargets(r.Live)...)
 	return append(out, abTargets(r, sweepLang)...)
 }
 
@@ -464,6 +466,7 @@ func markdown(r *Report) string {
 	p("\nCeiling: **%s containers/s** (engine); the pool's cycle reaches %s/s.\n", f1(r.ChurnCeiling), f1(r.PoolCeiling))
 
 	b.WriteString(abMarkdown(r))
+	p("%s", liveMarkdown(r.Live))
 
 	p("\n## Targets\n\n| issue | target | measured | limit | met |\n|--:|---|---|---|---|\n")
 	for _, t := range r.Targets {

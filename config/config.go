@@ -18,12 +18,14 @@ type Config struct {
 	// Instance names this server's containers (label codeexec.instance). It must be stable across
 	// restarts, so a restarted server finds what a crashed one left, and distinct between servers
 	// that share one Docker engine, so they never touch each other's containers.
-	Instance  string               `yaml:"instance"`
-	Server    Server               `yaml:"server"`
-	Pool      Pool                 `yaml:"pool"`
-	Judge     Judge                `yaml:"judge"`
-	ExecLog   ExecLog              `yaml:"execlog"`
-	Languages map[string]*Language `yaml:"languages"`
+	Instance string  `yaml:"instance"`
+	Server   Server  `yaml:"server"`
+	Pool     Pool    `yaml:"pool"`
+	Judge    Judge   `yaml:"judge"`
+	ExecLog  ExecLog `yaml:"execlog"`
+	// Interactive bounds the live sessions (WebSocket and event-stream runs).
+	Interactive Interactive          `yaml:"interactive"`
+	Languages   map[string]*Language `yaml:"languages"`
 }
 
 // ExecLog configures the execution log (requests with saveMetric). Parse fills its defaults
@@ -82,6 +84,18 @@ type Server struct {
 type RateLimit struct {
 	PerSecond float64 `yaml:"perSecond"` // requests a client earns per second
 	Burst     int     `yaml:"burst"`     // requests a client may send at once (default 10)
+}
+
+// Interactive bounds live sessions: the WebSockets (GET /api/v1/ws, Piston's /api/v2/connect)
+// and the event streams of POST /api/v1/execute. A session holds an execution slot and a
+// container while it lasts, so its limits are the server's, not the client's.
+type Interactive struct {
+	MaxSessions int   `yaml:"maxSessions"` // live sessions at once; past it, 429 before the upgrade
+	MaxWallMs   int64 `yaml:"maxWallMs"`   // wall-clock limit of an interactive run
+	IdleMs      int64 `yaml:"idleMs"`      // an interactive run with no input and no output this long is stopped
+	// AllowedOrigins are the host patterns (path.Match, as "*.example.com") whose pages may open a
+	// WebSocket; pages of the server's own host always may, and clients that send no Origin too.
+	AllowedOrigins []string `yaml:"allowedOrigins"`
 }
 
 // Pool holds warm-pool settings shared by all languages.
@@ -182,6 +196,9 @@ func Parse(b []byte) (*Config, error) {
 	if c.Server.HeavyShare < 1 || c.Server.HeavyShare > c.Server.MaxConcurrent {
 		return nil, fmt.Errorf("config: server.heavyShare %d must be from 1 to maxConcurrent (%d)", c.Server.HeavyShare, c.Server.MaxConcurrent)
 	}
+	if c.Interactive.MaxSessions < 0 || c.Interactive.MaxWallMs < 0 || c.Interactive.IdleMs < 0 {
+		return nil, errors.New("config: interactive: maxSessions, maxWallMs and idleMs must not be negative")
+	}
 	if c.Server.RateLimit.PerSecond < 0 || c.Server.RateLimit.Burst < 0 {
 		return nil, errors.New("config: server.rateLimit: perSecond and burst must not be negative (perSecond 0 turns the limit off)")
 	}
@@ -249,6 +266,9 @@ func (c *Config) defaults() {
 	def64(&c.Judge.WallSlackMs, 200)
 	def(&c.Judge.MaxTests, 100)
 	def(&c.Judge.MaxBatch, 20)
+	def(&c.Interactive.MaxSessions, 10)
+	def64(&c.Interactive.MaxWallMs, 60000)
+	def64(&c.Interactive.IdleMs, 30000)
 	// The execution log's sizes mean nothing at zero or below; retention < 0 keeps everything.
 	positive := func(v *int, d int) {
 		if *v <= 0 {

@@ -33,6 +33,9 @@ type Metrics struct {
 	httpDuration   *prometheus.HistogramVec
 	leaked         prometheus.Gauge
 	leakChecks     *prometheus.CounterVec
+	sessionsOpen   *prometheus.GaugeVec
+	sessionTime    *prometheus.HistogramVec
+	streamed       *prometheus.CounterVec
 }
 
 // New registers every metric, and the Go and process collectors.
@@ -94,7 +97,22 @@ func New() *Metrics {
 	m.leakChecks = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "codeexec_leak_checks_total", Help: "Leak detector runs, by result (ok or error: the engine did not answer).",
 	}, []string{"result"})
-	for _, c := range []prometheus.Collector{m.leaked, m.leakChecks, m.executions, m.execDuration, m.execCPU, m.execMemory, m.inFlight,
+	m.sessionsOpen = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "codeexec_live_sessions_open", Help: "Live sessions open now, by transport (ws, piston, sse).",
+	}, []string{"transport"})
+	m.sessionTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "codeexec_live_session_duration_seconds", Help: "Duration of live sessions, by transport.",
+		Buckets: secBuckets,
+	}, []string{"transport"})
+	m.streamed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "codeexec_live_streamed_bytes_total", Help: "Program output sent to live clients as it came, by transport.",
+	}, []string{"transport"})
+	for _, t := range Transports {
+		m.sessionsOpen.WithLabelValues(t)
+		m.sessionTime.WithLabelValues(t)
+		m.streamed.WithLabelValues(t)
+	}
+	for _, c := range []prometheus.Collector{m.sessionsOpen, m.sessionTime, m.streamed, m.leaked, m.leakChecks, m.executions, m.execDuration, m.execCPU, m.execMemory, m.inFlight,
 		m.queued, m.rejected, m.claimWait, m.containerStart, m.startFailures, m.httpRequests, m.httpDuration} {
 		f(c)
 	}
@@ -110,7 +128,10 @@ func New() *Metrics {
 }
 
 // RejectReasons are the reasons runner and api report to Rejected.
-var RejectReasons = []string{"queue_full", "queue_timeout", "client_gone", "rate_limit"}
+var RejectReasons = []string{"queue_full", "queue_timeout", "client_gone", "rate_limit", "sessions_full"}
+
+// Transports are the live transports' names, the values of the transport label.
+var Transports = []string{"ws", "piston", "sse"}
 
 // PoolNumbers are one language's pool counts.
 type PoolNumbers struct {
@@ -236,4 +257,15 @@ func (m *Metrics) Executed(lang, status string, took, cpu time.Duration, memoryB
 func (m *Metrics) ObserveHTTP(route string, code int, took time.Duration) {
 	m.httpRequests.WithLabelValues(route, strconv.Itoa(code)).Inc()
 	m.httpDuration.WithLabelValues(route).Observe(took.Seconds())
+}
+
+// Live sessions.
+
+func (m *Metrics) SessionOpened(transport string) { m.sessionsOpen.WithLabelValues(transport).Inc() }
+func (m *Metrics) SessionClosed(transport string, took time.Duration) {
+	m.sessionsOpen.WithLabelValues(transport).Dec()
+	m.sessionTime.WithLabelValues(transport).Observe(took.Seconds())
+}
+func (m *Metrics) Streamed(transport string, bytes int) {
+	m.streamed.WithLabelValues(transport).Add(float64(bytes))
 }

@@ -49,6 +49,14 @@ type Sink interface {
 	Event(ev Event) error
 }
 
+// Console is the Sink of an interactive execution (Request.Interactive): it also gives the input
+// the client sends while the run goes on (stdin chunks, the end of stdin, signals). The run's
+// stdin stays open until Input is closed or sends KindStdinEOF.
+type Console interface {
+	Sink
+	Input() <-chan agentproto.Input
+}
+
 // SinkFunc adapts a function to Sink.
 type SinkFunc func(Event) error
 

@@ -108,6 +108,9 @@ func NewPlan(cfg *config.Config, req *Request) (*Plan, error) {
 	if err := checkInput(cfg, req); err != nil {
 		return nil, err
 	}
+	if req.Interactive && len(req.Tests) > 0 {
+		return nil, inputErr("an interactive run takes no tests")
+	}
 	p := &Plan{
 		JobID: uuid.NewString(), Language: lang.Name, Version: lang.Version, Entry: path.Clean(entry.Name),
 		MemoryBytes: lim.memory, PoolMemoryBytes: lang.MemoryMB << 20, TimeLimit: lim.cpu,
@@ -217,6 +220,16 @@ func (p *Plan) buildJob(cfg *config.Config, lang *config.Language, lim limits, r
 		p.Deadline += wall(lim.cpu)
 		return agentproto.Step{Name: "run", Argv: runArgv, Env: lang.Env, Stdin: stdin,
 			CPULimit: lim.cpu, WallLimit: wall(lim.cpu), OutputLimit: out}
+	}
+	if req.Interactive {
+		// A program waiting for its user uses no CPU: the clock limit is the session's. The
+		// output cap holds for the whole session, since it is one step.
+		step := run(req.Stdin)
+		p.Deadline += ms(cfg.Interactive.MaxWallMs) - step.WallLimit
+		step.WallLimit = ms(cfg.Interactive.MaxWallMs)
+		p.Job.Runs = []agentproto.Step{step}
+		p.Job.Interactive = true
+		return
 	}
 	if len(req.Tests) == 0 {
 		p.Job.Runs = []agentproto.Step{run(req.Stdin)}

@@ -46,6 +46,10 @@ type Request struct {
 	Save bool
 	// Batch says the request is one submission of a batch.
 	Batch bool
+	// Interactive keeps the run's stdin open for what the client types while it runs (after
+	// Stdin), under the session limits (config interactive); it has one run and no tests. The
+	// input comes from a Sink that is also a Console.
+	Interactive bool
 }
 
 // InputError is a problem with the request itself; transports answer it with 400.

@@ -52,6 +52,9 @@ type Result struct {
 	// MemoryLimitBytes and TimeLimit are the limits that applied.
 	MemoryLimitBytes int64
 	TimeLimit        time.Duration
+	// Typed is what the client typed into an interactive run, kept (up to MaxTypedBytes) only
+	// for an execution to be saved in the log.
+	Typed []byte
 }
 
 // Summary is the seed service's flat view of a result, kept in the native API's answer and in

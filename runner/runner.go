@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/codeexec/codeexec/agentproto"
 	"github.com/codeexec/codeexec/config"
 	"github.com/codeexec/codeexec/pool"
 )
@@ -209,7 +210,10 @@ func (r *Runner) execute(ctx context.Context, p *Plan, sink Sink) (*Result, erro
 	jobCtx, cancel := context.WithTimeout(ctx, p.Deadline+10*time.Second)
 	defer cancel()
 	c := newCollector(p, sink, budgetFrom(ctx, r.answerBytes))
-	if err := sb.Run(jobCtx, &p.Job, nil, c.handle); err != nil {
+	input, typed := r.input(jobCtx, p, sink)
+	err = sb.Run(jobCtx, &p.Job, input, c.handle)
+	cancel() // ends the input's copy, if any, before typed is read
+	if err != nil {
 		switch {
 		case c.sinkErr != nil:
 			return nil, c.sinkErr
@@ -222,5 +226,64 @@ func (r *Runner) execute(ctx context.Context, p *Plan, sink Sink) (*Result, erro
 		// The agent could not place the files (the tmpfs is too small for them, say).
 		return nil, inputErr("the files could not be written in the sandbox: %s", c.agentErr)
 	}
-	return c.result(), nil
+	res := c.result()
+	res.Typed = typed.bytes()
+	return res, nil
+}
+
+// MaxTypedBytes bounds what is kept of an interactive run's typed input for the execution log.
+const MaxTypedBytes = 64 << 10
+
+// input is the stdin of an interactive plan: its Console's input, copied on its way when the
+// execution is to be saved, so the log keeps what was typed.
+func (r *Runner) input(ctx context.Context, p *Plan, sink Sink) (<-chan agentproto.Input, *typedInput) {
+	console, ok := sink.(Console)
+	if !ok || !p.Job.Interactive {
+		return nil, nil
+	}
+	if !p.Save {
+		return console.Input(), nil
+	}
+	t := &typedInput{done: make(chan struct{})}
+	out := make(chan agentproto.Input)
+	go t.copy(ctx, console.Input(), out)
+	return out, t
+}
+
+// typedInput keeps the stdin typed into a run while passing it on.
+type typedInput struct {
+	buf  []byte
+	done chan struct{} // closed when copy returns; buf is then the copy's no more
+}
+
+func (t *typedInput) copy(ctx context.Context, in <-chan agentproto.Input, out chan<- agentproto.Input) {
+	defer close(t.done)
+	for {
+		select {
+		case v, ok := <-in:
+			if !ok {
+				close(out)
+				return
+			}
+			if v.Kind == agentproto.KindStdin {
+				t.buf = append(t.buf, v.Data[:min(len(v.Data), MaxTypedBytes-len(t.buf))]...)
+			}
+			select {
+			case out <- v:
+			case <-ctx.Done():
+				return
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// bytes waits for the copy to end and returns what was typed (nil for nil).
+func (t *typedInput) bytes() []byte {
+	if t == nil {
+		return nil
+	}
+	<-t.done
+	return t.buf
 }

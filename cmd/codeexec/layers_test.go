@@ -16,6 +16,7 @@ var layers = [][]string{
 	{"pool/docker", "runner"},
 	{"execlog"},
 	{"api/piston"},
+	{"api/live"},
 	{"api"},
 	{"cmd/codeexec", "cmd/codeexec-agent"},
 }

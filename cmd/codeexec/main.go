@@ -151,6 +151,7 @@ func (s *server) open(ctx context.Context) error {
 		// limits), hours with the defaults; a client that goes away cancels its execution
 		// instead.
 	}
+	s.http.RegisterOnShutdown(srv.CloseSessions)
 	return nil
 }
 
