@@ -80,8 +80,10 @@ func TestInputOfABatchJobIsDropped(t *testing.T) {
 
 func TestSignal(t *testing.T) {
 	for _, sig := range []string{"SIGINT", "SIGTERM", "SIGKILL", "SIGUSR1"} {
-		// Not interactive: signals still act.
-		sess := startJob(t, &agentproto.Job{Runs: []agentproto.Step{run(sh("echo ready; sleep 30")...)}})
+		// Not interactive: signals still act. The program says it is ready itself: a shell run
+		// with -c catches SIGINT and acts on it only once its foreground command ends, so a
+		// signal that came between its echo and its fork would wait for the whole sleep.
+		sess := startJob(t, &agentproto.Job{Runs: []agentproto.Step{run("perl", "-e", `$| = 1; print "ready\n"; sleep 30`)}})
 		evs := sess.until(isOutput("ready\n"))
 		sess.send(agentproto.KindSignal, sig)
 		steps, _ := parse(t, append(evs, sess.rest()...))
