@@ -123,6 +123,14 @@ func StartServer(t testing.TB, opt ServerOptions) *Server {
 			lm["poolSize"] = 0
 		}
 	}
+	dir := t.TempDir()
+	// Each server's embedded queue stores in its own folder: no test sees another's jobs.
+	q, _ := cfg["queue"].(map[string]any)
+	if q == nil {
+		q = map[string]any{}
+		cfg["queue"] = q
+	}
+	q["dir"] = filepath.Join(dir, "queue")
 	if opt.Edit != nil {
 		opt.Edit(cfg)
 	}
@@ -130,7 +138,6 @@ func StartServer(t testing.TB, opt ServerOptions) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(cfgPath, out, 0o644); err != nil {
 		t.Fatal(err)

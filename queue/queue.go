@@ -31,6 +31,9 @@ const (
 	subjectPrefix = "codeexec.jobs."
 	resultsBucket = "codeexec_results"
 	workersBucket = "codeexec_workers"
+	blobsBucket   = "codeexec_blobs"
+	// blobHeader names the object that holds a plan too large for a message.
+	blobHeader = "Codeexec-Plan-Blob"
 )
 
 // ErrFull is returned when queue.maxPending jobs wait already.
@@ -52,7 +55,9 @@ type Queue struct {
 	stream   jetstream.Stream
 	results  jetstream.KeyValue
 	workers  jetstream.KeyValue
-	langs    []string
+	// blobs holds plans and results larger than a message may be (NATS's max_payload).
+	blobs jetstream.ObjectStore
+	langs []string
 	// callbacks checks callback URLs and sends them.
 	callbacks *Callbacks
 
@@ -217,6 +222,15 @@ func (q *Queue) setup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	err = retry("the blob store", func(ctx context.Context) (err error) {
+		q.blobs, err = q.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+			Bucket: blobsBucket, TTL: time.Duration(q.cfg.ResultTTL), Storage: jetstream.FileStorage, Replicas: r,
+		})
+		return err
+	})
+	if err != nil {
+		return err
+	}
 	return retry("the worker registry", func(ctx context.Context) (err error) {
 		q.workers, err = q.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 			Bucket: workersBucket, TTL: 3 * heartbeatEvery, History: 1, Storage: jetstream.MemoryStorage, Replicas: r,
@@ -253,6 +267,10 @@ func (q *Queue) Close() {
 		q.embedded.WaitForShutdown()
 	}
 }
+
+// inlineLimit is the largest plan or state sent as one message; larger ones go to the blob
+// store in chunks.
+func (q *Queue) inlineLimit() int { return int(q.nc.MaxPayload()) - 16<<10 }
 
 // unavailable wraps a NATS error as ErrUnavailable.
 func unavailable(what string, err error) error {

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/codeexec/codeexec/agentproto"
 	"github.com/codeexec/codeexec/config"
 	"github.com/codeexec/codeexec/runner"
 )
@@ -255,5 +257,38 @@ func TestCallbackCheck(t *testing.T) {
 	}
 	if _, err := NewCallbacks([]string{"http://x"}); err == nil {
 		t.Fatal("a URL in the allow list was accepted")
+	}
+}
+
+// bigEcho answers with the plan's first file as stdout.
+type bigEcho struct{}
+
+func (bigEcho) Execute(_ context.Context, p *runner.Plan, _ runner.Sink) (*runner.Result, error) {
+	return &runner.Result{JobID: p.JobID, Run: runner.Step{Stdout: p.Job.Files[0].Content}}, nil
+}
+
+// Plans and results past NATS's message size travel through the blob store.
+func TestLargePlanAndResult(t *testing.T) {
+	q := open(t, testConfig(t.TempDir()))
+	defer q.Close()
+	startWorker(t, q, bigEcho{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	p := plan("python")
+	big := make([]byte, 3<<20)
+	for i := range big {
+		big[i] = byte('a' + i%26)
+	}
+	p.Job.Files = []agentproto.File{{Path: "main.py", Content: big}}
+	res, err := Executor{Q: q, TakeWait: 10 * time.Second}.Execute(ctx, p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(res.Run.Stdout, big) {
+		t.Fatalf("stdout of %d bytes came back as %d bytes", len(big), len(res.Run.Stdout))
+	}
+	s, err := q.Get(ctx, p.JobID)
+	if err != nil || s.ResultBlob == "" || !bytes.Equal(s.Result.Run.Stdout, big) {
+		t.Fatalf("stored: %v blob=%q", err, s.ResultBlob)
 	}
 }

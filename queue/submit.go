@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/codeexec/codeexec/runner"
@@ -31,6 +32,8 @@ type Submission struct {
 	// Result is the execution's result once done, unless it failed (Failure).
 	Result  *runner.Result `json:"result,omitempty"`
 	Failure *Failure       `json:"failure,omitempty"`
+	// ResultBlob names the object holding a result too large to be stored inline.
+	ResultBlob string `json:"resultBlob,omitempty"`
 	// Callback is where the final state is posted (checked against queue.callbackAllow).
 	Callback string    `json:"callbackUrl,omitempty"`
 	Worker   string    `json:"worker,omitempty"`
@@ -86,7 +89,16 @@ func (q *Queue) Submit(ctx context.Context, p *runner.Plan, callback string) err
 	if _, err := q.results.Create(ctx, p.JobID, rec); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
 		return unavailable("storing the submission", err)
 	}
-	_, err = q.js.Publish(ctx, subjectPrefix+p.Language, body, jetstream.WithMsgID(p.JobID), jetstream.WithExpectStream(streamName))
+	msg := &nats.Msg{Subject: subjectPrefix + p.Language, Data: body, Header: nats.Header{}}
+	if len(body) > q.inlineLimit() {
+		name := p.JobID + ".plan"
+		if _, err := q.blobs.PutBytes(ctx, name, body); err != nil {
+			return unavailable("storing the plan", err)
+		}
+		msg.Data = nil
+		msg.Header.Set(blobHeader, name)
+	}
+	_, err = q.js.PublishMsg(ctx, msg, jetstream.WithMsgID(p.JobID), jetstream.WithExpectStream(streamName))
 	if err != nil {
 		dctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_ = q.results.Delete(dctx, p.JobID)
@@ -121,7 +133,41 @@ func (q *Queue) get(ctx context.Context, token string) (*Submission, uint64, err
 	if err := json.Unmarshal(e.Value(), &s); err != nil {
 		return nil, 0, fmt.Errorf("submission %s: %w", token, err)
 	}
+	if err := q.loadResult(ctx, &s); err != nil {
+		return nil, 0, err
+	}
 	return &s, e.Revision(), nil
+}
+
+// loadResult reads a result stored apart from its state.
+func (q *Queue) loadResult(ctx context.Context, s *Submission) error {
+	if s.ResultBlob == "" || s.Result != nil {
+		return nil
+	}
+	b, err := q.blobs.GetBytes(ctx, s.ResultBlob)
+	if err != nil {
+		return unavailable("reading the result", err)
+	}
+	return json.Unmarshal(b, &s.Result)
+}
+
+// encode is a state as stored: a result too large for a message goes to the blob store under
+// a name of its own, so a losing writer's blob never replaces the winner's.
+func (q *Queue) encode(ctx context.Context, s *Submission, writer string) ([]byte, error) {
+	b, err := json.Marshal(s)
+	if err != nil || len(b) <= q.inlineLimit() || s.Result == nil {
+		return b, err
+	}
+	rb, err := json.Marshal(s.Result)
+	if err != nil {
+		return nil, err
+	}
+	c := *s
+	c.Result, c.ResultBlob = nil, fmt.Sprintf("%s.result.%s.%d", s.Token, writer, s.Attempts)
+	if _, err := q.blobs.PutBytes(ctx, c.ResultBlob, rb); err != nil {
+		return nil, unavailable("storing the result", err)
+	}
+	return json.Marshal(&c)
 }
 
 // validToken admits what a key may hold: a token from elsewhere is simply not found.
@@ -164,6 +210,9 @@ func (q *Queue) await(ctx context.Context, token string, until func(*Submission)
 	for !until(s) {
 		select {
 		case next := <-ch:
+			if err := q.loadResult(ctx, next); err != nil {
+				return nil, err
+			}
 			s = next
 		case <-ctx.Done():
 			return s, nil

@@ -123,8 +123,18 @@ func (w *Worker) handle(ctx context.Context, m jetstream.Msg) {
 		_ = m.Term()
 		return
 	}
+	data := m.Data()
+	if name := m.Headers().Get(blobHeader); name != "" {
+		gctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		data, err = q.blobs.GetBytes(gctx, name)
+		cancel()
+		if err != nil {
+			q.log.Warn("queue: reading a plan", "blob", name, "err", err)
+			return // comes back after the ack wait
+		}
+	}
 	var p runner.Plan
-	if err := json.Unmarshal(m.Data(), &p); err != nil {
+	if err := json.Unmarshal(data, &p); err != nil {
 		q.log.Error("queue: a job that is not a plan", "subject", m.Subject(), "err", err)
 		_ = m.Term()
 		return
@@ -134,7 +144,7 @@ func (w *Worker) handle(ctx context.Context, m jetstream.Msg) {
 	}
 	attempt := int(md.NumDelivered)
 	dead := attempt > q.cfg.MaxDeliver
-	s, took, err := q.update(ctx, p.JobID, func(s *Submission) bool {
+	s, took, err := q.update(ctx, p.JobID, w.Name, func(s *Submission) bool {
 		if s.Status == Done {
 			return false
 		}
@@ -183,7 +193,7 @@ func (w *Worker) handle(ctx context.Context, m jetstream.Msg) {
 	res, runErr := w.Exec.Execute(ctx, &p, nil)
 	close(stopKeepAlive)
 
-	s, won, err := q.update(ctx, p.JobID, func(s *Submission) bool {
+	s, won, err := q.update(ctx, p.JobID, w.Name, func(s *Submission) bool {
 		if s.Status == Done {
 			return false
 		}
@@ -229,7 +239,7 @@ func (w *Worker) finished(ctx context.Context, m jetstream.Msg, s *Submission) {
 
 // update applies change to a submission's state with compare-and-set, retrying when another
 // process wrote in between. It reports false when change declined (and wrote nothing).
-func (q *Queue) update(ctx context.Context, token string, change func(*Submission) bool) (*Submission, bool, error) {
+func (q *Queue) update(ctx context.Context, token, writer string, change func(*Submission) bool) (*Submission, bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	for {
@@ -240,7 +250,7 @@ func (q *Queue) update(ctx context.Context, token string, change func(*Submissio
 		if !change(s) {
 			return s, false, nil
 		}
-		b, err := json.Marshal(s)
+		b, err := q.encode(ctx, s, writer)
 		if err != nil {
 			return nil, false, err
 		}
