@@ -32,7 +32,7 @@ test-unit:
 
 # Real engine, real containers, real HTTP (build tag integration). The execution log's tests
 # also run bin/ferretdb, a real MongoDB wire protocol server.
-test-integration: bin/ferretdb
+test-integration: bin/ferretdb bin/nats-server
 	$(GO) test -tags integration -count=1 -timeout 15m ./e2e/...
 
 # Latency and throughput report (bench/README.md): starts its own server, ~6 minutes, writes
@@ -44,6 +44,12 @@ bench: build images
 # not depend on it): `bin/ferretdb -listen 127.0.0.1:27017 -dir DATA` serves DB=mongodb://127.0.0.1:27017/codeexec.
 bin/ferretdb: FORCE
 	cd tools/ferretdb && $(GO) build -o ../../bin/ferretdb .
+
+# The real NATS server for the queue's cluster tests (role all embeds the same server; a
+# multi-host setup runs three of these: README "Scaling out").
+NATS_SERVER_VERSION = v2.15.2
+bin/nats-server:
+	GOBIN=$(CURDIR)/bin $(GO) install github.com/nats-io/nats-server/v2@$(NATS_SERVER_VERSION)
 
 clean:
 	rm -rf bin

@@ -98,7 +98,10 @@ func (q *Queue) Submit(ctx context.Context, p *runner.Plan, callback string) err
 		msg.Data = nil
 		msg.Header.Set(blobHeader, name)
 	}
-	_, err = q.js.PublishMsg(ctx, msg, jetstream.WithMsgID(p.JobID), jetstream.WithExpectStream(streamName))
+	_, err = q.js.PublishMsg(ctx, msg, jetstream.WithMsgID(p.JobID), jetstream.WithExpectStream(streamName),
+		// While a cluster elects a new stream leader (a node went away) nobody answers for a
+		// moment; the token deduplicates a publish that did land.
+		jetstream.WithRetryAttempts(8), jetstream.WithRetryWait(250*time.Millisecond))
 	if err != nil {
 		dctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_ = q.results.Delete(dctx, p.JobID)
