@@ -170,6 +170,7 @@ func (s *server) open(ctx context.Context) error {
 		return err
 	}
 	deps.Subs = s.queue
+	watchQueue(m, s.queue)
 	deps.Exec = queue.Executor{Q: s.queue, TakeWait: time.Duration(s.cfg.Server.QueueWaitMs) * time.Millisecond}
 	srv := api.New(s.cfg, deps)
 	handler := srv.Handler()
@@ -219,6 +220,31 @@ func (s *server) openQueue(ctx context.Context, exec *runner.Runner) error {
 		w.Run(wctx)
 	}()
 	return nil
+}
+
+// watchQueue exposes the queue's numbers as metrics.
+func watchQueue(m *metrics.Metrics, q *queue.Queue) {
+	m.WatchQueue(func(ctx context.Context) metrics.QueueNumbers {
+		depths, err := q.Depths(ctx)
+		if err != nil {
+			return metrics.QueueNumbers{}
+		}
+		workers, err := q.Workers(ctx)
+		if err != nil {
+			return metrics.QueueNumbers{}
+		}
+		n := metrics.QueueNumbers{Up: true}
+		for _, d := range depths {
+			n.Languages = append(n.Languages, metrics.QueueLanguage{Lang: d.Language, Pending: d.Pending, OldestSeconds: d.Oldest.Seconds()})
+		}
+		for _, w := range workers {
+			n.Workers = append(n.Workers, metrics.QueueWorker{Name: w.Name, Slots: w.Slots, InUse: w.InUse})
+		}
+		return n
+	}, func() metrics.QueueEvents {
+		c := &q.Counters
+		return metrics.QueueEvents{Published: c.Published.Load(), Acked: c.Acked.Load(), Redelivered: c.Redelivered.Load(), Dead: c.Dead.Load()}
+	})
 }
 
 // warmPools tells the worker when it can start a language's job: a warm container waits. In
