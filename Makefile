@@ -39,6 +39,7 @@ test-integration: bin/ferretdb bin/nats-server
 # bench/results/latest/{report.md,report.json,chart.svg}. BENCH_FLAGS passes options (-runs 50).
 bench: build images
 	$(GO) run ./bench -config $(CONFIG) $(BENCH_FLAGS)
+	$(GO) run ./bench/queue -config $(CONFIG)
 
 # FerretDB v1.24.2 with its SQLite backend (tools/ferretdb: its own module, so the server does
 # not depend on it): `bin/ferretdb -listen 127.0.0.1:27017 -dir DATA` serves DB=mongodb://127.0.0.1:27017/codeexec.
