@@ -66,6 +66,8 @@ type Deps struct {
 	Metrics Metrics
 	// Subs serves the asynchronous submissions; nil answers them 404.
 	Subs Submissions
+	// RateLimit, when set, is the per-client limit shared with other api processes.
+	RateLimit SharedLimiter
 	// ExecLog serves the execution log endpoints; nil answers them 404.
 	ExecLog ExecutionLog
 	Log     *slog.Logger
@@ -83,12 +85,13 @@ type Server struct {
 	log     *slog.Logger
 	// limiter is the per-client rate limit of the execute endpoints; nil when off.
 	limiter *clientLimiter
+	shared  SharedLimiter
 	piston  *piston.Dialect
 }
 
 // New makes the API server.
 func New(cfg *config.Config, d Deps) *Server {
-	s := &Server{cfg: cfg, exec: d.Exec, pools: d.Pools, engine: d.Engine, metrics: d.Metrics, execLog: d.ExecLog, subs: d.Subs, log: d.Log}
+	s := &Server{cfg: cfg, exec: d.Exec, pools: d.Pools, engine: d.Engine, metrics: d.Metrics, execLog: d.ExecLog, subs: d.Subs, shared: d.RateLimit, log: d.Log}
 	if rl := cfg.Server.RateLimit; rl.PerSecond > 0 {
 		s.limiter = newClientLimiter(rl.PerSecond, max(rl.Burst, 1))
 	}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"net"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/codeexec/codeexec/queue"
 )
 
 // RateLimited is the error of a request refused by the per-client rate limit; fail maps it to
@@ -116,6 +119,24 @@ func (l *clientLimiter) size() int {
 	return len(l.clients)
 }
 
+// SharedLimiter is a per-client limit shared by several api processes; *queue.RateLimiter is one.
+type SharedLimiter interface {
+	Take(ctx context.Context, client string) (queue.RateDecision, error)
+}
+
+// takeRate spends one request of a client: from the shared limit when there is one, else (or
+// while it does not answer) from this process's own.
+func (s *Server) takeRate(ctx context.Context, key netip.Prefix) decision {
+	if s.shared != nil {
+		d, err := s.shared.Take(ctx, key.String())
+		if err == nil {
+			return decision{allowed: d.Allowed, remaining: d.Remaining, reset: d.Reset, retryAfter: d.RetryAfter}
+		}
+		s.log.Warn("shared rate limit did not answer; this process's own limit applies", "err", err)
+	}
+	return s.limiter.take(key)
+}
+
 // rateLimited wraps a handler with the per-client limit when server.rateLimit.perSecond is set;
 // every answer carries RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset, and a refused
 // one is a 429 with Retry-After.
@@ -124,7 +145,7 @@ func (s *Server) rateLimited(h http.HandlerFunc) http.HandlerFunc {
 		return h
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		d := s.limiter.take(clientKey(r.RemoteAddr))
+		d := s.takeRate(r.Context(), clientKey(r.RemoteAddr))
 		hd := w.Header()
 		hd.Set("RateLimit-Limit", strconv.Itoa(s.limiter.burst))
 		hd.Set("RateLimit-Remaining", strconv.Itoa(d.remaining))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -290,5 +291,37 @@ func TestLargePlanAndResult(t *testing.T) {
 	s, err := q.Get(ctx, p.JobID)
 	if err != nil || s.ResultBlob == "" || !bytes.Equal(s.Result.Run.Stdout, big) {
 		t.Fatalf("stored: %v blob=%q", err, s.ResultBlob)
+	}
+}
+
+// Two limiters on one queue (two api processes) spend one allowance per client.
+func TestSharedRateLimit(t *testing.T) {
+	q := open(t, testConfig(t.TempDir()))
+	defer q.Close()
+	ctx := context.Background()
+	a, err := q.RateLimiter(ctx, 0.1, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := q.RateLimiter(ctx, 0.1, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var allowed []bool
+	for i, l := range []*RateLimiter{a, b, a, b} {
+		d, err := l.Take(ctx, "192.0.2.1/32")
+		if err != nil {
+			t.Fatal(err)
+		}
+		allowed = append(allowed, d.Allowed)
+		if i == 3 && (d.RetryAfter <= 0 || d.Remaining != 0) {
+			t.Errorf("refused without a retry time: %+v", d)
+		}
+	}
+	if fmt.Sprint(allowed) != "[true true true false]" {
+		t.Fatalf("allowed %v, want the burst of 3 across both then a refusal", allowed)
+	}
+	if d, _ := b.Take(ctx, "2001:db8::/64"); !d.Allowed || d.Remaining != 2 {
+		t.Fatalf("another client: %+v", d)
 	}
 }

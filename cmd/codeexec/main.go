@@ -170,6 +170,14 @@ func (s *server) open(ctx context.Context) error {
 		return err
 	}
 	deps.Subs = s.queue
+	if rl := s.cfg.Server.RateLimit; rl.PerSecond > 0 {
+		// One limit across every api process on the queue.
+		lim, err := s.queue.RateLimiter(ctx, rl.PerSecond, max(rl.Burst, 1))
+		if err != nil {
+			return err
+		}
+		deps.RateLimit = lim
+	}
 	watchQueue(m, s.queue)
 	deps.Exec = queue.Executor{Q: s.queue, TakeWait: time.Duration(s.cfg.Server.QueueWaitMs) * time.Millisecond}
 	srv := api.New(s.cfg, deps)
