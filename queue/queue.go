@@ -276,3 +276,36 @@ func (q *Queue) inlineLimit() int { return int(q.nc.MaxPayload()) - 16<<10 }
 func unavailable(what string, err error) error {
 	return fmt.Errorf("%w: %s: %w", ErrUnavailable, what, err)
 }
+
+// transient tells the errors of a cluster that has lost a server and is electing a new leader
+// for a stream: nobody answers for a moment.
+func transient(err error) bool {
+	return errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, jetstream.ErrJetStreamNotEnabled)
+}
+
+// patiently runs f until it succeeds, fails otherwise than transiently, or ctx (at most
+// electionWait) ends: a leader election delays a request instead of failing it.
+func patiently(ctx context.Context, f func(ctx context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, electionWait)
+	defer cancel()
+	for {
+		cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
+		err := f(cctx)
+		ccancel()
+		if err == nil || !transient(err) || ctx.Err() != nil {
+			return err
+		}
+		t := time.NewTimer(200 * time.Millisecond)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		}
+	}
+}
+
+// electionWait is how long a request rides out a cluster without a leader.
+const electionWait = 8 * time.Second

@@ -86,7 +86,11 @@ func (q *Queue) Submit(ctx context.Context, p *runner.Plan, callback string) err
 	}
 	rec, _ := json.Marshal(&Submission{Token: p.JobID, Language: p.Language, Status: Queued, Callback: callback, QueuedAt: time.Now().UTC()})
 	// The state first: a worker that takes the job at once finds it.
-	if _, err := q.results.Create(ctx, p.JobID, rec); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+	err = patiently(ctx, func(ctx context.Context) error {
+		_, err := q.results.Create(ctx, p.JobID, rec)
+		return err
+	})
+	if err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
 		return unavailable("storing the submission", err)
 	}
 	msg := &nats.Msg{Subject: subjectPrefix + p.Language, Data: body, Header: nats.Header{}}
@@ -125,7 +129,11 @@ func (q *Queue) get(ctx context.Context, token string) (*Submission, uint64, err
 	if !validToken(token) {
 		return nil, 0, ErrNotFound
 	}
-	e, err := q.results.Get(ctx, token)
+	var e jetstream.KeyValueEntry
+	err := patiently(ctx, func(ctx context.Context) (err error) {
+		e, err = q.results.Get(ctx, token)
+		return err
+	})
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
 		return nil, 0, ErrNotFound
@@ -210,6 +218,10 @@ func (q *Queue) await(ctx context.Context, token string, until func(*Submission)
 		}
 		return nil, err
 	}
+	// The watcher brings each change at once; a read now and then covers a watcher that is
+	// re-subscribing after NATS lost a server.
+	poll := time.NewTicker(time.Second)
+	defer poll.Stop()
 	for !until(s) {
 		select {
 		case next := <-ch:
@@ -217,6 +229,10 @@ func (q *Queue) await(ctx context.Context, token string, until func(*Submission)
 				return nil, err
 			}
 			s = next
+		case <-poll.C:
+			if next, err := q.Get(ctx, token); err == nil {
+				s = next
+			}
 		case <-ctx.Done():
 			return s, nil
 		}

@@ -142,18 +142,22 @@ func (w *Worker) handle(ctx context.Context, m jetstream.Msg) {
 	if md.NumDelivered > 1 {
 		q.Counters.Redelivered.Add(1)
 	}
-	attempt := int(md.NumDelivered)
-	dead := attempt > q.cfg.MaxDeliver
+	// Attempts count the runs a worker started (not deliveries: a delivery that met NATS
+	// trouble before it started anything is no attempt).
+	var attempt int
+	var dead bool
 	s, took, err := q.update(ctx, p.JobID, w.Name, func(s *Submission) bool {
 		if s.Status == Done {
 			return false
 		}
-		s.Worker, s.Attempts = w.Name, attempt
-		if dead {
-			s.Status, s.Failure = Done, failureOf(fmt.Errorf("%w (%d attempts)", ErrJobFailed, attempt-1))
+		s.Worker = w.Name
+		if dead = s.Attempts >= q.cfg.MaxDeliver; dead {
+			s.Status, s.Failure = Done, failureOf(fmt.Errorf("%w (%d attempts)", ErrJobFailed, s.Attempts))
 		} else {
+			s.Attempts++
 			s.Status = Running
 		}
+		attempt = s.Attempts
 		return true
 	})
 	switch {
@@ -162,8 +166,9 @@ func (w *Worker) handle(ctx context.Context, m jetstream.Msg) {
 		_ = m.Term()
 		return
 	case err != nil:
-		// NATS trouble: the job comes back after the ack wait.
+		// NATS trouble: the job comes back soon.
 		q.log.Warn("queue: taking a job", "token", p.JobID, "err", err)
+		_ = m.NakWithDelay(time.Second)
 		return
 	case !took:
 		// Finished already (a run that another worker completed, or a request that gave up).
@@ -171,7 +176,7 @@ func (w *Worker) handle(ctx context.Context, m jetstream.Msg) {
 		return
 	case dead:
 		q.Counters.Dead.Add(1)
-		q.log.Error("queue: job ended after its attempts", "token", p.JobID, "attempts", attempt-1)
+		q.log.Error("queue: job ended after its attempts", "token", p.JobID, "attempts", attempt)
 		w.finished(ctx, m, s)
 		return
 	}
@@ -254,7 +259,10 @@ func (q *Queue) update(ctx context.Context, token, writer string, change func(*S
 		if err != nil {
 			return nil, false, err
 		}
-		_, err = q.results.Update(ctx, token, b, rev)
+		err = patiently(ctx, func(ctx context.Context) error {
+			_, err := q.results.Update(ctx, token, b, rev)
+			return err
+		})
 		switch {
 		case err == nil:
 			return s, true, nil
