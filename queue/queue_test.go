@@ -232,6 +232,10 @@ func TestRedeliveryAndMaxDeliver(t *testing.T) {
 	if ex.runs[p.JobID] != 0 {
 		t.Fatalf("the job ran %d times after its attempts", ex.runs[p.JobID])
 	}
+	// Counted once its worker is past the store (the waiter may see the state first).
+	for end := time.Now().Add(5 * time.Second); q.Counters.Dead.Load() == 0 && time.Now().Before(end); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if q.Counters.Dead.Load() != 1 {
 		t.Fatalf("dead = %d", q.Counters.Dead.Load())
 	}
