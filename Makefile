@@ -3,7 +3,7 @@ CONFIG ?= config.yaml
 GO ?= go
 export CGO_ENABLED ?= 0
 
-.PHONY: all build images run test test-unit test-integration vet clean bench
+.PHONY: all build images push-images run test test-unit test-integration vet clean bench
 
 all: build
 
@@ -18,6 +18,14 @@ bin/codeexec-agent: FORCE
 
 images: build
 	bash images/build.sh $(CONFIG)
+
+# Pushes every configured language's image (built by make images) to REGISTRY, where workers
+# with pool.registry set pull what they lack.
+push-images:
+	@test -n "$(REGISTRY)" || { echo "usage: make push-images REGISTRY=host:port"; exit 2; }
+	bin/codeexec -config $(CONFIG) -list-images | while read -r name image; do \
+	  docker tag "$$image" "$(REGISTRY)/$$image" && docker push "$(REGISTRY)/$$image" || exit 1; \
+	done
 
 run: build images
 	bin/codeexec -config $(CONFIG)

@@ -110,6 +110,9 @@ type Pool struct {
 	Unpaused       int    `yaml:"unpaused"`       // warm containers per language left running (default 1; 0: all paused)
 	ClaimWaitMs    int    `yaml:"claimWaitMs"`    // how long a request waits for a warm container
 	ReadyTimeoutMs int    `yaml:"readyTimeoutMs"` // how long a new container may take to warm up
+	// Registry (host:port), when set: a language's image the engine lacks is pulled from it at
+	// start (as registry/image) and tagged with its configured name.
+	Registry string `yaml:"registry"`
 }
 
 // Judge holds settings for CPU-time limits and test cases.

@@ -285,6 +285,15 @@ func (s *server) openEngine(ctx context.Context) error {
 	if err := engine.Ping(ctx); err != nil {
 		return fmt.Errorf("docker engine does not answer (is dockerd running?): %w", err)
 	}
+	if reg := s.cfg.Pool.Registry; reg != "" {
+		// A new host gets its images from the registry; a pull may take minutes.
+		pctx, pcancel := context.WithTimeout(context.Background(), 30*time.Minute)
+		err := engine.PullMissing(pctx, reg, s.log)
+		pcancel()
+		if err != nil {
+			return err
+		}
+	}
 	if err := engine.CheckImages(ctx); err != nil {
 		return err
 	}
