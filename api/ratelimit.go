@@ -70,13 +70,9 @@ func clientKey(remoteAddr string) netip.Prefix {
 	return p
 }
 
-// decision is the outcome of one request: allowed or not, and what the RateLimit-* headers say.
-type decision struct {
-	allowed    bool
-	remaining  int
-	reset      time.Duration // until the bucket is full again
-	retryAfter time.Duration // until one request is allowed (when refused)
-}
+// decision is the outcome of one request: allowed or not, and what the RateLimit-* headers say;
+// the same whether this process or the shared limit decides.
+type decision = queue.RateDecision
 
 func (l *clientLimiter) take(key netip.Prefix) decision {
 	now := l.now()
@@ -88,12 +84,12 @@ func (l *clientLimiter) take(key netip.Prefix) decision {
 		lim = rate.NewLimiter(l.perSecond, l.burst)
 		l.clients[key] = lim
 	}
-	d := decision{allowed: lim.AllowN(now, 1)}
+	d := decision{Allowed: lim.AllowN(now, 1)}
 	tokens := lim.TokensAt(now)
-	d.remaining = max(0, int(math.Floor(tokens)))
-	d.reset = time.Duration((float64(l.burst) - tokens) / float64(l.perSecond) * float64(time.Second))
-	if !d.allowed {
-		d.retryAfter = time.Duration((1 - tokens) / float64(l.perSecond) * float64(time.Second))
+	d.Remaining = max(0, int(math.Floor(tokens)))
+	d.Reset = time.Duration((float64(l.burst) - tokens) / float64(l.perSecond) * float64(time.Second))
+	if !d.Allowed {
+		d.RetryAfter = time.Duration((1 - tokens) / float64(l.perSecond) * float64(time.Second))
 	}
 	return d
 }
@@ -130,7 +126,7 @@ func (s *Server) takeRate(ctx context.Context, key netip.Prefix) decision {
 	if s.shared != nil {
 		d, err := s.shared.Take(ctx, key.String())
 		if err == nil {
-			return decision{allowed: d.Allowed, remaining: d.Remaining, reset: d.Reset, retryAfter: d.RetryAfter}
+			return d
 		}
 		s.log.Warn("shared rate limit did not answer; this process's own limit applies", "err", err)
 	}
@@ -148,11 +144,11 @@ func (s *Server) rateLimited(h http.HandlerFunc) http.HandlerFunc {
 		d := s.takeRate(r.Context(), clientKey(r.RemoteAddr))
 		hd := w.Header()
 		hd.Set("RateLimit-Limit", strconv.Itoa(s.limiter.burst))
-		hd.Set("RateLimit-Remaining", strconv.Itoa(d.remaining))
-		hd.Set("RateLimit-Reset", strconv.Itoa(int(math.Ceil(d.reset.Seconds()))))
-		if !d.allowed {
+		hd.Set("RateLimit-Remaining", strconv.Itoa(d.Remaining))
+		hd.Set("RateLimit-Reset", strconv.Itoa(int(math.Ceil(d.Reset.Seconds()))))
+		if !d.Allowed {
 			s.metrics.Rejected("rate_limit")
-			s.fail(w, r, &RateLimited{RetryAfter: d.retryAfter})
+			s.fail(w, r, &RateLimited{RetryAfter: d.RetryAfter})
 			return
 		}
 		h(w, r)

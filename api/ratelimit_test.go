@@ -66,8 +66,8 @@ func TestClientLimiter(t *testing.T) {
 	for _, s := range steps {
 		clock.t = clock.t.Add(s.advance)
 		d := l.take(s.key)
-		if d.allowed != s.allowed || d.remaining != s.remaining || d.retryAfter.Round(time.Millisecond) != s.retryAfter {
-			t.Errorf("%s: allowed %v remaining %d retryAfter %v; want %v %d %v", s.name, d.allowed, d.remaining, d.retryAfter, s.allowed, s.remaining, s.retryAfter)
+		if d.Allowed != s.allowed || d.Remaining != s.remaining || d.RetryAfter.Round(time.Millisecond) != s.retryAfter {
+			t.Errorf("%s: allowed %v remaining %d retryAfter %v; want %v %d %v", s.name, d.Allowed, d.Remaining, d.RetryAfter, s.allowed, s.remaining, s.retryAfter)
 		}
 	}
 }
