@@ -35,10 +35,12 @@ type Submission struct {
 	// ResultBlob names the object holding a result too large to be stored inline.
 	ResultBlob string `json:"resultBlob,omitempty"`
 	// Callback is where the final state is posted (checked against queue.callbackAllow).
-	Callback string    `json:"callbackUrl,omitempty"`
-	Worker   string    `json:"worker,omitempty"`
-	Attempts int       `json:"attempts,omitempty"`
-	QueuedAt time.Time `json:"queuedAt"`
+	Callback string `json:"callbackUrl,omitempty"`
+	// CallbackSent is set once the callback was answered (or its retries ran out).
+	CallbackSent bool      `json:"callbackSent,omitempty"`
+	Worker       string    `json:"worker,omitempty"`
+	Attempts     int       `json:"attempts,omitempty"`
+	QueuedAt     time.Time `json:"queuedAt"`
 }
 
 // Failure is an execution that ended without a result; Err turns it back into the error the

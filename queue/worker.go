@@ -97,10 +97,13 @@ func (w *Worker) pull(ctx context.Context, lang string) {
 			w.jobs.Add(1)
 			go func() {
 				defer w.jobs.Done()
-				defer w.inUse.Add(-1)
+				// The slot is free once the run is over (a callback may still be on its way).
+				var once sync.Once
+				release := func() { once.Do(func() { w.inUse.Add(-1) }) }
+				defer release()
 				// A job runs to its end even when the worker is told to stop: its result is
 				// what the client waits for.
-				w.handle(context.WithoutCancel(ctx), m)
+				w.handle(context.WithoutCancel(ctx), m, release)
 			}()
 		}
 	}
@@ -116,7 +119,7 @@ func sleep(ctx context.Context, d time.Duration) {
 }
 
 // handle runs one delivered job and stores its one final state.
-func (w *Worker) handle(ctx context.Context, m jetstream.Msg) {
+func (w *Worker) handle(ctx context.Context, m jetstream.Msg, release func()) {
 	q := w.Q
 	md, err := m.Metadata()
 	if err != nil {
@@ -171,8 +174,10 @@ func (w *Worker) handle(ctx context.Context, m jetstream.Msg) {
 		_ = m.NakWithDelay(time.Second)
 		return
 	case !took:
-		// Finished already (a run that another worker completed, or a request that gave up).
-		_ = m.Ack()
+		// Finished already (a run that another worker completed, or a request that gave up);
+		// its callback too, unless the worker that finished it died first.
+		release()
+		w.finished(ctx, m, s)
 		return
 	case dead:
 		q.Counters.Dead.Add(1)
@@ -181,22 +186,10 @@ func (w *Worker) handle(ctx context.Context, m jetstream.Msg) {
 		return
 	}
 
-	// While it runs, the job's ack deadline is pushed back: only a silent worker loses it.
-	stopKeepAlive := make(chan struct{})
-	go func() {
-		t := time.NewTicker(q.ackWait() / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				_ = m.InProgress()
-			case <-stopKeepAlive:
-				return
-			}
-		}
-	}()
+	stop := w.keepAlive(m)
 	res, runErr := w.Exec.Execute(ctx, &p, nil)
-	close(stopKeepAlive)
+	stop()
+	release()
 
 	s, won, err := q.update(ctx, p.JobID, w.Name, func(s *Submission) bool {
 		if s.Status == Done {
@@ -221,25 +214,54 @@ func (w *Worker) handle(ctx context.Context, m jetstream.Msg) {
 	w.finished(ctx, m, s)
 }
 
-// finished acknowledges a job whose final state this worker stored, and posts its callback.
+// keepAlive pushes the job's ack deadline back until stop is called: only a silent worker
+// loses its job.
+func (w *Worker) keepAlive(m jetstream.Msg) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(w.Q.ackWait() / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				_ = m.InProgress()
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// finished posts the callback of a job whose final state is stored, if it has one not sent yet,
+// then acknowledges the job. The job stays unacknowledged until the callback is through, so a
+// worker that dies meanwhile leaves it to another, which sends it: a callback is sent at least
+// once (twice only if a worker dies between a callback's answer and recording it).
 func (w *Worker) finished(ctx context.Context, m jetstream.Msg, s *Submission) {
+	q := w.Q
+	if s.Status == Done && s.Callback != "" && !s.CallbackSent && w.Body != nil {
+		if body, err := w.Body(s); err == nil {
+			stop := w.keepAlive(m)
+			q.callbacks.Send(ctx, s.Token, s.Callback, body, q.log)
+			stop()
+		}
+		if _, _, err := q.update(ctx, s.Token, w.Name, func(s *Submission) bool {
+			if s.CallbackSent {
+				return false
+			}
+			s.CallbackSent = true
+			return true
+		}); err != nil {
+			q.log.Warn("queue: recording a callback", "token", s.Token, "err", err)
+		}
+	}
 	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	err := m.DoubleAck(actx)
 	cancel()
 	if err != nil {
-		w.Q.log.Warn("queue: ack", "token", s.Token, "err", err)
+		q.log.Warn("queue: ack", "token", s.Token, "err", err)
 	}
-	w.Q.Counters.Acked.Add(1)
-	if s.Callback != "" && w.Body != nil {
-		body, err := w.Body(s)
-		if err == nil {
-			w.jobs.Add(1)
-			go func() {
-				defer w.jobs.Done()
-				w.Q.callbacks.Send(ctx, s.Token, s.Callback, body, w.Q.log)
-			}()
-		}
-	}
+	q.Counters.Acked.Add(1)
 }
 
 // update applies change to a submission's state with compare-and-set, retrying when another
