@@ -335,3 +335,35 @@ func TestSharedRateLimit(t *testing.T) {
 		t.Fatalf("another client: %+v", d)
 	}
 }
+
+// talker sends two output events, then answers.
+type talker struct{}
+
+func (talker) Execute(_ context.Context, p *runner.Plan, sink runner.Sink) (*runner.Result, error) {
+	if sink != nil {
+		_ = sink.Event(runner.Event{Type: runner.StageStarted, Stage: runner.StageRun})
+		_ = sink.Event(runner.Event{Type: runner.Stdout, Stage: runner.StageRun, Data: []byte("one ")})
+		_ = sink.Event(runner.Event{Type: runner.Stdout, Stage: runner.StageRun, Data: []byte("two")})
+	}
+	return &runner.Result{JobID: p.JobID, Run: runner.Step{Stdout: []byte("one two")}}, nil
+}
+
+// A synchronous request with a sink gets the worker's events, in order, before the result.
+func TestEventsReachTheSink(t *testing.T) {
+	q := open(t, testConfig(t.TempDir()))
+	defer q.Close()
+	startWorker(t, q, talker{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var got []string
+	res, err := Executor{Q: q, TakeWait: 5 * time.Second}.Execute(ctx, plan("python"), runner.SinkFunc(func(ev runner.Event) error {
+		got = append(got, string(ev.Type)+":"+string(ev.Data))
+		return nil
+	}))
+	if err != nil || string(res.Run.Stdout) != "one two" {
+		t.Fatalf("%v %+v", err, res)
+	}
+	if fmt.Sprint(got) != "[stage: stdout:one  stdout:two]" {
+		t.Fatalf("events %q", got)
+	}
+}

@@ -82,6 +82,11 @@ func (f *Failure) Err() error {
 // Submit stores the submission as queued and publishes its plan; when it returns nil the job is
 // durably stored. The token is the plan's job id. Errors: ErrFull, ErrUnavailable.
 func (q *Queue) Submit(ctx context.Context, p *runner.Plan, callback string) error {
+	return q.submit(ctx, p, callback, false)
+}
+
+// submit is Submit; stream asks the worker to publish the run's events.
+func (q *Queue) submit(ctx context.Context, p *runner.Plan, callback string, stream bool) error {
 	body, err := json.Marshal(p)
 	if err != nil {
 		return err
@@ -96,6 +101,9 @@ func (q *Queue) Submit(ctx context.Context, p *runner.Plan, callback string) err
 		return unavailable("storing the submission", err)
 	}
 	msg := &nats.Msg{Subject: subjectPrefix + p.Language, Data: body, Header: nats.Header{}}
+	if stream {
+		msg.Header.Set(streamHeader, "1")
+	}
 	if len(body) > q.inlineLimit() {
 		name := p.JobID + ".plan"
 		if _, err := q.blobs.PutBytes(ctx, name, body); err != nil {
@@ -104,10 +112,12 @@ func (q *Queue) Submit(ctx context.Context, p *runner.Plan, callback string) err
 		msg.Data = nil
 		msg.Header.Set(blobHeader, name)
 	}
-	_, err = q.js.PublishMsg(ctx, msg, jetstream.WithMsgID(p.JobID), jetstream.WithExpectStream(streamName),
-		// While a cluster elects a new stream leader (a node went away) nobody answers for a
-		// moment; the token deduplicates a publish that did land.
-		jetstream.WithRetryAttempts(8), jetstream.WithRetryWait(250*time.Millisecond))
+	// While a cluster elects a new stream leader (a node went away) nobody answers for a
+	// moment; the token deduplicates a publish that did land.
+	err = patiently(ctx, func(ctx context.Context) error {
+		_, err := q.js.PublishMsg(ctx, msg, jetstream.WithMsgID(p.JobID), jetstream.WithExpectStream(streamName))
+		return err
+	})
 	if err != nil {
 		dctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_ = q.results.Delete(dctx, p.JobID)
@@ -317,10 +327,20 @@ type Executor struct {
 	TakeWait time.Duration
 }
 
-// Execute submits the plan and waits for its result. The sink gets no events: they stay in
-// the worker's process.
-func (e Executor) Execute(ctx context.Context, p *runner.Plan, _ runner.Sink) (*runner.Result, error) {
-	if err := e.Q.Submit(ctx, p, ""); err != nil {
+// Execute submits the plan and waits for its result; a sink gets the run's events as the worker
+// sends them, before the result. A sink's error does not stop the run (it runs elsewhere).
+func (e Executor) Execute(ctx context.Context, p *runner.Plan, sink runner.Sink) (*runner.Result, error) {
+	var events *relay
+	taken := false
+	if sink != nil {
+		var err error
+		if events, err = e.Q.relay(p.JobID, sink); err != nil {
+			return nil, err
+		}
+		// The result is returned after the events it follows (once a worker took the job).
+		defer func() { events.close(taken) }()
+	}
+	if err := e.Q.submit(ctx, p, "", sink != nil); err != nil {
 		return nil, err
 	}
 	takeCtx, cancel := context.WithTimeout(ctx, e.TakeWait)
@@ -340,6 +360,7 @@ func (e Executor) Execute(ctx context.Context, p *runner.Plan, _ runner.Sink) (*
 			return nil, reason
 		}
 	}
+	taken = true
 	s, err = e.Q.Wait(ctx, p.JobID)
 	switch {
 	case err != nil:

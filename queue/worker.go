@@ -186,9 +186,18 @@ func (w *Worker) handle(ctx context.Context, m jetstream.Msg, release func()) {
 		return
 	}
 
+	var sink runner.Sink
+	var events eventPublisher
+	if m.Headers().Get(streamHeader) != "" {
+		events = eventPublisher{nc: q.nc, subject: eventsPrefix + p.JobID}
+		sink = events
+	}
 	stop := w.keepAlive(m)
-	res, runErr := w.Exec.Execute(ctx, &p, nil)
+	res, runErr := w.Exec.Execute(ctx, &p, sink)
 	stop()
+	if sink != nil {
+		events.end()
+	}
 	release()
 
 	s, won, err := q.update(ctx, p.JobID, w.Name, func(s *Submission) bool {
