@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // TestRegistryPull: `make push-images` pushes the images to Debian's docker-registry on
@@ -57,21 +59,30 @@ func TestRegistryPull(t *testing.T) {
 	t.Cleanup(func() {
 		_ = exec.Command("docker", "rmi", img, reg+"/"+img).Run()
 	})
-	// make push-images with a config that lists that image.
-	cfgDir := t.TempDir()
-	cfgPath := filepath.Join(cfgDir, "config.yaml")
+	// make push-images with a config that lists only that image.
+	cfgPath := filepath.Join(t.TempDir(), "config.yaml")
 	raw, err := os.ReadFile(filepath.Join(repoRoot, "config.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	one := strings.Replace(string(raw), "image: codeexec/python", "image: "+img, 1)
-	if err := os.WriteFile(cfgPath, []byte(one), 0o644); err != nil {
+	var cfg map[string]any
+	if err := yaml.Unmarshal(raw, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	python := cfg["languages"].(map[string]any)["python"].(map[string]any)
+	python["image"] = img
+	cfg["languages"] = map[string]any{"python": python}
+	one, err := yaml.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfgPath, one, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	push := exec.Command("make", "push-images", "REGISTRY="+reg, "CONFIG="+cfgPath)
 	push.Dir = repoRoot
 	out, err := push.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), reg+"/"+img) {
+	if err != nil || !strings.Contains(string(out), reg+"/"+img) || strings.Count(string(out), "docker push") != 1 {
 		t.Fatalf("make push-images: %v\n%s", err, tail(string(out), 3000))
 	}
 	// The engine forgets the name (the layers stay: they are codeexec/python's).
