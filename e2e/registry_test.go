@@ -82,7 +82,7 @@ func TestRegistryPull(t *testing.T) {
 	push := exec.Command("make", "push-images", "REGISTRY="+reg, "CONFIG="+cfgPath)
 	push.Dir = repoRoot
 	out, err := push.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), reg+"/"+img) || strings.Count(string(out), "docker push") != 1 {
+	if err != nil || !strings.Contains(string(out), reg+"/"+img) || strings.Count(string(out), "The push refers to repository") != 1 {
 		t.Fatalf("make push-images: %v\n%s", err, tail(string(out), 3000))
 	}
 	// The engine forgets the name (the layers stay: they are codeexec/python's).
