@@ -45,6 +45,8 @@ test-integration: bin/ferretdb bin/nats-server
 
 # Latency and throughput report (bench/README.md): starts its own server, ~6 minutes, writes
 # bench/results/latest/{report.md,report.json,chart.svg}. BENCH_FLAGS passes options (-runs 50).
+# Then the job queue's cost and the coordinator's ceiling (bench/queue, ~1 minute):
+# bench/results/queue/report.md.
 bench: build images
 	$(GO) run ./bench -config $(CONFIG) $(BENCH_FLAGS)
 	$(GO) run ./bench/queue -config $(CONFIG)
