@@ -367,3 +367,47 @@ func TestEventsReachTheSink(t *testing.T) {
 		t.Fatalf("events %q", got)
 	}
 }
+
+// A worker that stalled past the ack wait and finishes after another worker ran the job again
+// does not replace the stored result: a token has one final result.
+func TestOneFinalResult(t *testing.T) {
+	q := open(t, testConfig(t.TempDir()))
+	defer q.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	p := plan("go")
+	if err := q.Submit(ctx, p, ""); err != nil {
+		t.Fatal(err)
+	}
+	cons, err := q.stream.Consumer(ctx, consumerName("go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := cons.Fetch(1, jetstream.FetchMaxWait(3*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range b.Messages() {
+	}
+	if _, ok, err := q.update(ctx, p.JobID, "stalled", func(s *Submission) bool { s.Status, s.Attempts = Running, 1; return true }); !ok || err != nil {
+		t.Fatal(err)
+	}
+	startWorker(t, q, &echo{})
+	s, err := q.Wait(ctx, p.JobID)
+	if err != nil || s.Status != Done || s.Worker != "w1" || s.Attempts != 2 {
+		t.Fatalf("%v %+v", err, s)
+	}
+	// The stalled worker's late final write is declined.
+	if _, ok, err := q.update(ctx, p.JobID, "stalled", func(s *Submission) bool {
+		if s.Status == Done {
+			return false
+		}
+		s.Status, s.Result = Done, &runner.Result{JobID: "late"}
+		return true
+	}); ok || err != nil {
+		t.Fatalf("late write: ok=%v err=%v", ok, err)
+	}
+	if s, _ := q.Get(ctx, p.JobID); s.Worker != "w1" || string(s.Result.Run.Stdout) != "go" {
+		t.Fatalf("stored %+v", s)
+	}
+}
