@@ -41,6 +41,7 @@ func main() {
 	cfgPath := flag.String("config", "config.yaml", "the repository's config")
 	mode := flag.String("mode", "both", "latency (needs Docker and the images), ceiling (no Docker), or both")
 	runs := flag.Int("runs", 200, "latency: interleaved rounds (one request each way per round)")
+	pause := flag.Duration("pause", 200*time.Millisecond, "latency: idle time after each round, so the pool has refilled (each request uses up a container) and the warm path is what is measured")
 	clientList := flag.String("clients", "1,2,4,8,16,32,64", "ceiling: clients per point")
 	dur := flag.Duration("duration", 3*time.Second, "ceiling: length of each point")
 	out := flag.String("out", "bench/results/queue/report.md", "report file")
@@ -52,7 +53,7 @@ func main() {
 	var report strings.Builder
 	fmt.Fprintf(&report, "# The job queue's cost and ceiling\n\n%s, `go run ./bench/queue -mode %s`. Everything in one process on 127.0.0.1, embedded NATS (file store).\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"), *mode)
 	if *mode == "latency" || *mode == "both" {
-		if err := latency(cfg, *runs, &report); err != nil {
+		if err := latency(cfg, *runs, *pause, &report); err != nil {
 			fail(err)
 		}
 	}
@@ -134,7 +135,7 @@ func post(c *http.Client, url string) (time.Duration, error) {
 
 // latency: the same runner and pools behind two API servers, one executing in-process, one
 // through the queue; requests alternate, the order flipping each round.
-func latency(cfg *config.Config, runs int, report *strings.Builder) error {
+func latency(cfg *config.Config, runs int, pause time.Duration, report *strings.Builder) error {
 	cfg.Instance = fmt.Sprintf("bench-queue-%d", os.Getpid())
 	engine, err := docker.New(cfg)
 	if err != nil {
@@ -189,10 +190,11 @@ func latency(cfg *config.Config, runs int, report *strings.Builder) error {
 				b = append(b, ms(took))
 			}
 		}
+		time.Sleep(pause)
 	}
 	sort.Float64s(a)
 	sort.Float64s(b)
-	fmt.Fprintf(report, "## Latency the queue adds (python hello, %d interleaved rounds)\n\n", runs)
+	fmt.Fprintf(report, "## Latency the queue adds (python hello, %d interleaved rounds, %v apart)\n\n", runs, pause)
 	fmt.Fprintf(report, "| path | p50 ms | p90 ms | p99 ms |\n|---|---:|---:|---:|\n")
 	fmt.Fprintf(report, "| in-process (no queue) | %.2f | %.2f | %.2f |\n", q50(a), quant(a, .9), quant(a, .99))
 	fmt.Fprintf(report, "| through the queue (role all) | %.2f | %.2f | %.2f |\n", q50(b), quant(b, .9), quant(b, .99))
