@@ -181,6 +181,36 @@ func TestRestartKeepsJobsAndResults(t *testing.T) {
 	}
 }
 
+// startElsewhere takes the job's next delivery as a worker would, marks its run started, and
+// drops it: a worker killed (or stalled) mid-run. It returns the delivery's number.
+func startElsewhere(t *testing.T, ctx context.Context, q *Queue, p *runner.Plan) int {
+	t.Helper()
+	cons, err := q.stream.Consumer(ctx, consumerName(p.Language))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := cons.Fetch(1, jetstream.FetchMaxWait(3*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, delivery := 0, 0
+	for m := range b.Messages() {
+		md, _ := m.Metadata()
+		delivery = int(md.NumDelivered)
+		n++
+	}
+	if n != 1 {
+		t.Fatalf("%d messages delivered, want 1", n)
+	}
+	if _, ok, err := q.update(ctx, p.JobID, "elsewhere", func(s *Submission) bool {
+		s.Status, s.Attempts = Running, s.Attempts+1
+		return true
+	}); !ok || err != nil {
+		t.Fatalf("marking the run started: %v", err)
+	}
+	return delivery
+}
+
 // A job whose worker goes silent is redelivered after the ack wait; past maxDeliver attempts
 // it ends as an internal error.
 func TestRedeliveryAndMaxDeliver(t *testing.T) {
@@ -192,32 +222,10 @@ func TestRedeliveryAndMaxDeliver(t *testing.T) {
 	if err := q.Submit(ctx, p, ""); err != nil {
 		t.Fatal(err)
 	}
-	cons, err := q.stream.Consumer(ctx, consumerName("python"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Two deliveries started and dropped, as by workers killed mid-run.
 	for i := 1; i <= 2; i++ {
-		b, err := cons.Fetch(1, jetstream.FetchMaxWait(3*time.Second))
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := 0
-		for m := range b.Messages() {
-			md, _ := m.Metadata()
-			if int(md.NumDelivered) != i {
-				t.Fatalf("delivery %d numbered %d", i, md.NumDelivered)
-			}
-			n++
-		}
-		if n != 1 {
-			t.Fatalf("delivery %d: %d messages", i, n)
-		}
-		if _, ok, err := q.update(ctx, p.JobID, "killed", func(s *Submission) bool {
-			s.Status, s.Attempts = Running, s.Attempts+1
-			return true
-		}); !ok || err != nil {
-			t.Fatalf("marking the run started: %v", err)
+		if d := startElsewhere(t, ctx, q, p); d != i {
+			t.Fatalf("delivery %d numbered %d", i, d)
 		}
 	}
 	ex := &echo{}
@@ -379,19 +387,7 @@ func TestOneFinalResult(t *testing.T) {
 	if err := q.Submit(ctx, p, ""); err != nil {
 		t.Fatal(err)
 	}
-	cons, err := q.stream.Consumer(ctx, consumerName("go"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := cons.Fetch(1, jetstream.FetchMaxWait(3*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range b.Messages() {
-	}
-	if _, ok, err := q.update(ctx, p.JobID, "stalled", func(s *Submission) bool { s.Status, s.Attempts = Running, 1; return true }); !ok || err != nil {
-		t.Fatal(err)
-	}
+	startElsewhere(t, ctx, q, p)
 	startWorker(t, q, &echo{})
 	s, err := q.Wait(ctx, p.JobID)
 	if err != nil || s.Status != Done || s.Worker != "w1" || s.Attempts != 2 {

@@ -145,6 +145,9 @@ func (w *Worker) handle(ctx context.Context, m jetstream.Msg, release func()) {
 	if md.NumDelivered > 1 {
 		q.Counters.Redelivered.Add(1)
 	}
+	// Until it is acknowledged, the job's ack deadline is pushed back (storing a large result
+	// or a callback's retries take time too): only a silent worker loses it.
+	defer w.keepAlive(m)()
 	// Attempts count the runs a worker started (not deliveries: a delivery that met NATS
 	// trouble before it started anything is no attempt).
 	var attempt int
@@ -192,9 +195,7 @@ func (w *Worker) handle(ctx context.Context, m jetstream.Msg, release func()) {
 		events = eventPublisher{nc: q.nc, subject: eventsPrefix + p.JobID}
 		sink = events
 	}
-	stop := w.keepAlive(m)
 	res, runErr := w.Exec.Execute(ctx, &p, sink)
-	stop()
 	if sink != nil {
 		events.end()
 	}
@@ -223,8 +224,7 @@ func (w *Worker) handle(ctx context.Context, m jetstream.Msg, release func()) {
 	w.finished(ctx, m, s)
 }
 
-// keepAlive pushes the job's ack deadline back until stop is called: only a silent worker
-// loses its job.
+// keepAlive pushes the job's ack deadline back until stop is called.
 func (w *Worker) keepAlive(m jetstream.Msg) (stop func()) {
 	done := make(chan struct{})
 	go func() {
@@ -250,9 +250,7 @@ func (w *Worker) finished(ctx context.Context, m jetstream.Msg, s *Submission) {
 	q := w.Q
 	if s.Status == Done && s.Callback != "" && !s.CallbackSent && w.Body != nil {
 		if body, err := w.Body(s); err == nil {
-			stop := w.keepAlive(m)
 			q.callbacks.Send(ctx, s.Token, s.Callback, body, q.log)
-			stop()
 		}
 		if _, _, err := q.update(ctx, s.Token, w.Name, func(s *Submission) bool {
 			if s.CallbackSent {
