@@ -22,6 +22,7 @@ import (
 	"github.com/codeexec/codeexec/config"
 	"github.com/codeexec/codeexec/execlog"
 	"github.com/codeexec/codeexec/pool"
+	"github.com/codeexec/codeexec/queue"
 	"github.com/codeexec/codeexec/runner"
 )
 
@@ -60,10 +61,15 @@ type ExecutionLog interface {
 
 // Deps are what the server serves from.
 type Deps struct {
-	Exec    Executor
+	Exec Executor
+	// Pools and Engine are nil in a process without an engine (role api).
 	Pools   Pools
 	Engine  Pinger
 	Metrics Metrics
+	// Subs serves the asynchronous submissions; nil answers them 404.
+	Subs Submissions
+	// RateLimit, when set, is the per-client limit shared with other api processes.
+	RateLimit SharedLimiter
 	// ExecLog serves the execution log endpoints; nil answers them 404.
 	ExecLog ExecutionLog
 	Log     *slog.Logger
@@ -77,16 +83,18 @@ type Server struct {
 	engine  Pinger
 	metrics Metrics
 	execLog ExecutionLog
+	subs    Submissions
 	log     *slog.Logger
 	// limiter is the per-client rate limit of the execute endpoints; nil when off.
 	limiter *clientLimiter
+	shared  SharedLimiter
 	piston  *piston.Dialect
 	live    *live.Server
 }
 
 // New makes the API server.
 func New(cfg *config.Config, d Deps) *Server {
-	s := &Server{cfg: cfg, exec: d.Exec, pools: d.Pools, engine: d.Engine, metrics: d.Metrics, execLog: d.ExecLog, log: d.Log}
+	s := &Server{cfg: cfg, exec: d.Exec, pools: d.Pools, engine: d.Engine, metrics: d.Metrics, execLog: d.ExecLog, subs: d.Subs, shared: d.RateLimit, log: d.Log}
 	if rl := cfg.Server.RateLimit; rl.PerSecond > 0 {
 		s.limiter = newClientLimiter(rl.PerSecond, max(rl.Burst, 1))
 	}
@@ -155,12 +163,28 @@ func (s *Server) Handler() http.Handler {
 	// Shared by the native v2 API and Piston's: executeV2 tells them apart by the body.
 	route(http.MethodPost, "/api/v2/execute", true, s.executeV2)
 	route(http.MethodPost, "/api/v1/batch", true, s.batch)
+	if s.subs != nil {
+		route(http.MethodPost, "/api/v1/submissions", true, s.submit)
+		route(http.MethodGet, "/api/v1/submissions/:token", false, s.getSubmission)
+	}
 	s.piston.Routes(route)
 	s.live.Routes(route)
 	route(http.MethodGet, "/api/v1/languages", false, s.languages)
 	route(http.MethodGet, "/api/v1/executions", false, s.listExecutions)
 	route(http.MethodGet, "/api/v1/executions/:jobId", false, s.getExecution)
 	route(http.MethodGet, "/api/v1/stats", false, s.stats)
+	s.probes(route, r)
+	return r
+}
+
+// ProbesHandler serves only /health, /ready and /metrics: what a worker process answers.
+func (s *Server) ProbesHandler() http.Handler {
+	r := httprouter.New()
+	s.probes(func(method, path string, _ bool, h http.HandlerFunc) { r.Handler(method, path, s.observe(path, h)) }, r)
+	return r
+}
+
+func (s *Server) probes(route func(method, path string, limited bool, h http.HandlerFunc), r *httprouter.Router) {
 	route(http.MethodGet, "/health", false, s.health)
 	route(http.MethodGet, "/ready", false, s.ready)
 	r.Handler(http.MethodGet, "/metrics", s.metrics.Handler())
@@ -174,7 +198,6 @@ func (s *Server) Handler() http.Handler {
 		s.log.Error("panic in handler", "path", req.URL.Path, "panic", v)
 		writeError(w, http.StatusInternalServerError, "internal error")
 	}
-	return r
 }
 
 type statusRecorder struct {
@@ -279,6 +302,12 @@ func errorStatus(err error) (code int, msg, retryAfter string) {
 		return http.StatusNotFound, err.Error(), ""
 	case errors.Is(err, execlog.ErrUnavailable):
 		return http.StatusServiceUnavailable, execlog.ErrUnavailable.Error(), "5"
+	case errors.Is(err, queue.ErrFull):
+		return http.StatusTooManyRequests, queue.ErrFull.Error(), "1"
+	case errors.Is(err, queue.ErrUnavailable):
+		return http.StatusServiceUnavailable, queue.ErrUnavailable.Error(), "2"
+	case errors.Is(err, queue.ErrNotFound):
+		return http.StatusNotFound, queue.ErrNotFound.Error(), ""
 	}
 	return http.StatusInternalServerError, "internal error", ""
 }
@@ -299,8 +328,10 @@ type languageJSON struct {
 
 func (s *Server) languages(w http.ResponseWriter, r *http.Request) {
 	pools := map[string]pool.Stats{}
-	for _, st := range s.pools.Stats() {
-		pools[st.Lang] = st
+	if s.pools != nil {
+		for _, st := range s.pools.Stats() {
+			pools[st.Lang] = st
+		}
 	}
 	out := []languageJSON{}
 	for _, name := range s.cfg.LanguageNames() {
@@ -323,16 +354,26 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	httpjson.Write(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// ready is 200 only when the engine answers and every pool has a warm container.
+// ready is 200 only when the engine answers, every pool has a warm container and the job
+// queue answers (each where this process has one).
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	var problems []string
-	if err := s.engine.Ping(ctx); err != nil {
-		problems = append(problems, "docker engine: "+err.Error())
+	if s.engine != nil {
+		if err := s.engine.Ping(ctx); err != nil {
+			problems = append(problems, "docker engine: "+err.Error())
+		}
 	}
-	if err := s.pools.AllReady(); err != nil {
-		problems = append(problems, strings.Split(err.Error(), "\n")...)
+	if s.pools != nil {
+		if err := s.pools.AllReady(); err != nil {
+			problems = append(problems, strings.Split(err.Error(), "\n")...)
+		}
+	}
+	if s.subs != nil {
+		if err := s.subs.Ready(ctx); err != nil {
+			problems = append(problems, err.Error())
+		}
 	}
 	if len(problems) > 0 {
 		w.Header().Set("Retry-After", "5")
