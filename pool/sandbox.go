@@ -2,6 +2,7 @@ package pool
 
 import (
 	"context"
+	"errors"
 
 	"github.com/codeexec/codeexec/agentproto"
 )
@@ -20,6 +21,12 @@ type Sandbox interface {
 	// while the job runs. An error from handle ends the run and is returned.
 	Run(ctx context.Context, job *agentproto.Job, input <-chan agentproto.Input, handle func(agentproto.Event) error) error
 }
+
+// ErrOutOfMemory is what Sandbox.Run returns when the whole sandbox was killed for passing its
+// memory limit. Under gVisor the program's memory is the sandbox kernel's, so the host's OOM
+// killer ends the sandbox itself, and the agent inside cannot report it: the step that was
+// running ran out of memory.
+var ErrOutOfMemory = errors.New("the sandbox was killed for passing its memory limit")
 
 // Engine creates and destroys sandboxes. Implementations must be safe for concurrent use.
 type Engine interface {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/codeexec/codeexec/agentproto"
 )
@@ -60,6 +61,8 @@ type collector struct {
 
 	stage          string
 	index          int
+	open           bool      // a step has started and not finished
+	openedAt       time.Time // when it started
 	stdout, stderr bytes.Buffer
 	compile        *Step
 	runs           []Step
@@ -75,6 +78,7 @@ func (c *collector) handle(ev agentproto.Event) error {
 	switch ev.Kind {
 	case agentproto.KindStepStarted:
 		c.stage, c.index = ev.Started.Name, ev.Started.Index
+		c.open, c.openedAt = true, time.Now()
 		c.stdout.Reset()
 		c.stderr.Reset()
 		return c.emit(Event{Type: StageStarted, Stage: c.stageName(), Test: c.test()})
@@ -92,7 +96,17 @@ func (c *collector) handle(ev agentproto.Event) error {
 	return nil
 }
 
+// killedForMemory finishes the open step as one that ran out of memory, for a sandbox that was
+// killed whole (pool.ErrOutOfMemory): it reached the limit, and nothing measured it inside.
+func (c *collector) killedForMemory() error {
+	return c.finished(&agentproto.StepResult{
+		Outcome: agentproto.OutOfMemory, ExitCode: 128 + 9, Signal: "SIGKILL",
+		Wall: time.Since(c.openedAt), MemoryBytes: c.p.MemoryBytes, OOMKills: 1,
+	})
+}
+
 func (c *collector) finished(m *agentproto.StepResult) error {
+	c.open = false
 	st := measure(c.p, m)
 	// The buffers are reused for the next step; the step keeps its own copies.
 	st.Stdout = bytes.Clone(c.stdout.Bytes())

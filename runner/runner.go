@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -167,6 +168,13 @@ func (r *Runner) execute(ctx context.Context, p *Plan, sink Sink) (*Result, erro
 			return nil, c.sinkErr
 		case ctx.Err() != nil:
 			return nil, ctx.Err()
+		case errors.Is(err, pool.ErrOutOfMemory) && c.open:
+			// The sandbox died with the step (gVisor): the step ran out of memory, and the
+			// steps after it cannot run.
+			if err := c.killedForMemory(); err != nil {
+				return nil, err
+			}
+			return c.result(), nil
 		}
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -47,6 +48,7 @@ type Docker struct {
 	agent    string // absolute host path of the agent binary
 	pool     config.Pool
 	langs    map[string]*config.Language
+	runtimes map[string][]string // runtime name -> the languages that use it
 }
 
 // NewDocker connects to the engine named by the environment (DOCKER_HOST, default socket),
@@ -63,7 +65,7 @@ func New(cfg *config.Config) (*Docker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %w", err)
 	}
-	return &Docker{cli: cli, instance: cfg.Instance, agent: agentAbs, pool: cfg.Pool, langs: cfg.Languages}, nil
+	return &Docker{cli: cli, instance: cfg.Instance, agent: agentAbs, pool: cfg.Pool, langs: cfg.Languages, runtimes: cfg.Runtimes()}, nil
 }
 
 // Ping reports whether the engine answers.
@@ -86,6 +88,27 @@ func (d *Docker) CheckImages(ctx context.Context) error {
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("images missing: %s: run `make images`", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// CheckRuntimes reports the runtimes the languages use that the engine has not registered.
+func (d *Docker) CheckRuntimes(ctx context.Context) error {
+	info, err := d.cli.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("asking the engine for its runtimes: %w", err)
+	}
+	var missing []string
+	for rt, langs := range d.runtimes {
+		if _, ok := info.Runtimes[rt]; !ok {
+			missing = append(missing, fmt.Sprintf("%s (used by %s)", rt, strings.Join(langs, ", ")))
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		return fmt.Errorf("the Docker engine has no runtime %s: run `make runsc` to install gVisor's runsc and register it, "+
+			"or register the runtime under \"runtimes\" in /etc/docker/daemon.json and reload dockerd (SECURITY.md \"gVisor\")",
+			strings.Join(missing, "; "))
 	}
 	return nil
 }
@@ -154,7 +177,7 @@ func (d *Docker) spec(l *config.Language) (*container.Config, *container.HostCon
 		CapDrop:        []string{"ALL"},
 		SecurityOpt:    []string{"no-new-privileges"},
 		IpcMode:        "private",
-		Runtime:        d.pool.Runtime,
+		Runtime:        l.Runtime,
 		// json-file would also write everything the sandbox prints to the host's disk.
 		LogConfig: container.LogConfig{Type: "none"},
 		Tmpfs:     map[string]string{"/tmp": fmt.Sprintf("rw,exec,nosuid,nodev,size=%d,mode=1777", tmpfs)},
@@ -189,7 +212,7 @@ func (d *Docker) Start(ctx context.Context, lang string) (pool.Sandbox, error) {
 		d.removeFailedCreate(ctx, name, err)
 		return nil, fmt.Errorf("create: %w", err)
 	}
-	b := &Box{id: created.ID, docker: d}
+	b := &Box{id: created.ID, docker: d, runtime: l.Runtime}
 	if err := d.warm(ctx, b); err != nil {
 		d.removeFailedStart(ctx, b)
 		return nil, err
@@ -255,6 +278,7 @@ func (d *Docker) Remove(ctx context.Context, c pool.Sandbox) error {
 type Box struct {
 	id       string
 	docker   *Docker
+	runtime  string
 	conn     *types.HijackedResponse
 	events   *agentproto.Reader
 	stderr   tailBuffer
@@ -325,6 +349,9 @@ func (b *Box) Run(ctx context.Context, job *agentproto.Job, input <-chan agentpr
 				}
 			default:
 			}
+			if b.killedForMemory(ctx) {
+				return fmt.Errorf("%w (%s)", pool.ErrOutOfMemory, b.runtime)
+			}
 			return fmt.Errorf("%w: %w%s", ErrAgentGone, err, b.stderr.suffix())
 		}
 		if err := handle(ev); err != nil {
@@ -335,6 +362,27 @@ func (b *Box) Run(ctx context.Context, job *agentproto.Job, input <-chan agentpr
 			return nil
 		}
 	}
+}
+
+// killedForMemory reports whether the container, whose agent went away mid-job, was killed by
+// the host's OOM killer. The engine says so when the agent itself was the victim under runc.
+// Under another runtime the whole sandbox (its kernel, holding the program's memory) is the
+// victim, which the engine does not report: a container of such a runtime killed by SIGKILL while
+// a job runs counts, since nothing else kills it then (removing it ends the job's context first).
+func (b *Box) killedForMemory(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	waitC, errC := b.docker.cli.ContainerWait(ctx, b.id, container.WaitConditionNotRunning)
+	select {
+	case <-waitC:
+	case <-errC:
+		return false
+	}
+	info, err := b.docker.cli.ContainerInspect(ctx, b.id)
+	if err != nil || info.State == nil {
+		return false
+	}
+	return info.State.OOMKilled || (b.runtime != config.DefaultRuntime && info.State.ExitCode == 137)
 }
 
 // send writes the job, then the input frames until input is closed, then closes the agent's
