@@ -3,7 +3,7 @@ CONFIG ?= config.yaml
 GO ?= go
 export CGO_ENABLED ?= 0
 
-.PHONY: all build images run test test-unit test-integration vet clean bench
+.PHONY: all build images run test test-unit test-integration vet clean bench runsc
 
 all: build
 
@@ -25,7 +25,7 @@ run: build images
 vet:
 	$(GO) vet ./...
 
-test: build images test-unit test-integration
+test: build images runsc test-unit test-integration
 
 test-unit:
 	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
@@ -35,9 +35,15 @@ test-unit:
 test-integration: bin/ferretdb
 	$(GO) test -tags integration -count=1 -timeout 15m ./e2e/...
 
+# gVisor: installs runsc from Debian and registers it with the Docker engine as the runtime
+# "runsc" (reloading dockerd); idempotent. Needed for pool.runtime: runsc (SECURITY.md "gVisor")
+# and for the runsc suite of `make test`.
+runsc:
+	bash tools/runsc/setup.sh
+
 # Latency and throughput report (bench/README.md): starts its own server, ~6 minutes, writes
 # bench/results/latest/{report.md,report.json,chart.svg}. BENCH_FLAGS passes options (-runs 50).
-bench: build images
+bench: build images runsc
 	$(GO) run ./bench -config $(CONFIG) $(BENCH_FLAGS)
 
 # FerretDB v1.24.2 with its SQLite backend (tools/ferretdb: its own module, so the server does

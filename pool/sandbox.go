@@ -28,6 +28,16 @@ type Sandbox interface {
 // running ran out of memory.
 var ErrOutOfMemory = errors.New("the sandbox was killed for passing its memory limit")
 
+// ErrProcessLimit is what Sandbox.Run returns when the whole sandbox ended because its
+// processes reached the pids limit: under gVisor the host counts the sandbox kernel's threads
+// with the program's, and that kernel ends when it can make no more.
+var ErrProcessLimit = errors.New("the sandbox ended at its process limit")
+
+// ErrSandboxKilled is what Sandbox.Run returns when the whole sandbox was killed during the job
+// with no sign of the memory limit: under gVisor the program can kill the agent, the sandbox's
+// first process, which ends the sandbox.
+var ErrSandboxKilled = errors.New("the sandbox was killed from inside")
+
 // Engine creates and destroys sandboxes. Implementations must be safe for concurrent use.
 type Engine interface {
 	// Start creates a sandbox for the language, starts it and waits until it is warm: its

@@ -96,13 +96,17 @@ func (c *collector) handle(ev agentproto.Event) error {
 	return nil
 }
 
-// killedForMemory finishes the open step as one that ran out of memory, for a sandbox that was
-// killed whole (pool.ErrOutOfMemory): it reached the limit, and nothing measured it inside.
-func (c *collector) killedForMemory() error {
-	return c.finished(&agentproto.StepResult{
-		Outcome: agentproto.OutOfMemory, ExitCode: 128 + 9, Signal: "SIGKILL",
-		Wall: time.Since(c.openedAt), MemoryBytes: c.p.MemoryBytes, OOMKills: 1,
-	})
+// sandboxEnded finishes the open step of a sandbox that ended whole (gVisor): killed for
+// passing its memory limit (pool.ErrOutOfMemory; it reached the limit, which is the peak
+// reported), else at its process limit or killed by the program (pool.ErrProcessLimit,
+// pool.ErrSandboxKilled: a runtime error, as a fork that fails at the limit under runc usually
+// is). Nothing inside measured the step.
+func (c *collector) sandboxEnded(outOfMemory bool) error {
+	m := &agentproto.StepResult{Outcome: agentproto.Exited, ExitCode: 128 + 9, Signal: "SIGKILL", Wall: time.Since(c.openedAt)}
+	if outOfMemory {
+		m.Outcome, m.MemoryBytes, m.OOMKills = agentproto.OutOfMemory, c.p.MemoryBytes, 1
+	}
+	return c.finished(m)
 }
 
 func (c *collector) finished(m *agentproto.StepResult) error {

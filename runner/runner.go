@@ -168,10 +168,10 @@ func (r *Runner) execute(ctx context.Context, p *Plan, sink Sink) (*Result, erro
 			return nil, c.sinkErr
 		case ctx.Err() != nil:
 			return nil, ctx.Err()
-		case errors.Is(err, pool.ErrOutOfMemory) && c.open:
-			// The sandbox died with the step (gVisor): the step ran out of memory, and the
-			// steps after it cannot run.
-			if err := c.killedForMemory(); err != nil {
+		case (errors.Is(err, pool.ErrOutOfMemory) || errors.Is(err, pool.ErrProcessLimit) || errors.Is(err, pool.ErrSandboxKilled)) && c.open:
+			// The sandbox ended with the step (gVisor): the step met the limit, and the steps
+			// after it cannot run.
+			if err := c.sandboxEnded(errors.Is(err, pool.ErrOutOfMemory)); err != nil {
 				return nil, err
 			}
 			return c.result(), nil
