@@ -35,6 +35,8 @@ type Report struct {
 	// PoolCeiling is the best rate of the pool's own container cycle (ChurnPoint.Kind "pool").
 	PoolCeiling float64       `json:"poolCycleCeilingPerSecond"`
 	Targets     []TargetCheck `json:"targets"`
+	// Runtimes is the gVisor section (bench/runsc.go).
+	Runtimes *RuntimeReport `json:"runtimes,omitempty"`
 }
 
 // Machine is where the numbers come from.
@@ -479,6 +481,7 @@ func markdown(r *Report) string {
 		}
 		p("| %s | %s | %s | %s |\n", t.Target, measured, t.Limit, met)
 	}
+	b.WriteString(runtimeMarkdown(r.Runtimes))
 	return b.String()
 }
 
