@@ -92,9 +92,8 @@ func freePort(t testing.TB) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// StartServer starts a server with its own instance name and port, and stops it (checking that
-// it leaves no container behind) when the test ends.
-func StartServer(t testing.TB, opt ServerOptions) *Server {
+// repoConfig is the repository's config.yaml as a map, for a test to change.
+func repoConfig(t testing.TB) map[string]any {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join(repoRoot, "config.yaml"))
 	if err != nil {
@@ -104,6 +103,14 @@ func StartServer(t testing.TB, opt ServerOptions) *Server {
 	if err := yaml.Unmarshal(raw, &cfg); err != nil {
 		t.Fatal(err)
 	}
+	return cfg
+}
+
+// StartServer starts a server with its own instance name and port, and stops it (checking that
+// it leaves no container behind) when the test ends.
+func StartServer(t testing.TB, opt ServerOptions) *Server {
+	t.Helper()
+	cfg := repoConfig(t)
 	instance := fmt.Sprintf("e2e-%d-%d", os.Getpid(), time.Now().UnixNano()%1e9)
 	cfg["instance"] = instance
 	cfg["pool"].(map[string]any)["agent"] = filepath.Join(binDir, "codeexec-agent")

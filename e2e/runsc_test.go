@@ -217,14 +217,7 @@ func runscJudgeMemory(t *testing.T, s *Server) {
 // TestRuntimeNotRegistered: a runtime the engine does not have stops the server at start with a
 // sentence that says how to register it.
 func TestRuntimeNotRegistered(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join(repoRoot, "config.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cfg map[string]any
-	if err := yaml.Unmarshal(raw, &cfg); err != nil {
-		t.Fatal(err)
-	}
+	cfg := repoConfig(t)
 	instance := fmt.Sprintf("e2e-rt-%d", os.Getpid())
 	cfg["instance"] = instance
 	cfg["pool"].(map[string]any)["agent"] = filepath.Join(binDir, "codeexec-agent")
