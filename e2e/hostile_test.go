@@ -578,7 +578,7 @@ tr('killPid1', lambda: os.kill(1, signal.SIGKILL))
 out['agentThreads'] = [l.split()[1] for l in open('/proc/1/status') if l.startswith('Threads:')][0]
 print(json.dumps(out))
 `
-	var skip []string
+	skip := []string{}
 	for k := range unseen {
 		skip = append(skip, k)
 	}
