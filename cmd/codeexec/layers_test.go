@@ -14,8 +14,9 @@ var layers = [][]string{
 	{"agentproto", "config", "metrics", "api/httpjson"},
 	{"agent", "pool"},
 	{"pool/docker", "runner"},
-	{"execlog"},
+	{"execlog", "queue"},
 	{"api/piston"},
+	{"api/live"},
 	{"api"},
 	{"cmd/codeexec", "cmd/codeexec-agent"},
 }
