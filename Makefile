@@ -3,7 +3,7 @@ CONFIG ?= config.yaml
 GO ?= go
 export CGO_ENABLED ?= 0
 
-.PHONY: all build images push-images run test test-unit test-integration vet clean bench bench-ab
+.PHONY: all build images push-images run test test-unit test-integration vet clean bench bench-ab runsc
 
 all: build
 
@@ -33,7 +33,7 @@ run: build images
 vet:
 	$(GO) vet ./...
 
-test: build images test-unit test-integration
+test: build images runsc test-unit test-integration
 
 test-unit:
 	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
@@ -44,6 +44,12 @@ test-unit:
 test-integration: bin/ferretdb bin/nats-server e2e/node/node_modules
 	$(GO) test -tags integration -count=1 -timeout 15m ./e2e/...
 
+# gVisor: installs runsc from Debian and registers it with the Docker engine as the runtime
+# "runsc" (reloading dockerd); idempotent. Needed for pool.runtime: runsc (SECURITY.md "gVisor")
+# and for the runsc suite of `make test`.
+runsc:
+	bash tools/runsc/setup.sh
+
 # The Node clients of the e2e tests (the ws package, pinned by package-lock.json).
 e2e/node/node_modules: e2e/node/package.json e2e/node/package-lock.json
 	cd e2e/node && npm ci --no-audit --no-fund --loglevel=error
@@ -53,7 +59,7 @@ e2e/node/node_modules: e2e/node/package.json e2e/node/package-lock.json
 # bench/results/latest/{report.md,report.json,chart.svg}. BENCH_FLAGS passes options (-runs 50).
 # Then the job queue's cost and the coordinator's ceiling (bench/queue, ~1 minute):
 # bench/results/queue/report.md.
-bench: build images
+bench: build images runsc
 	$(GO) run ./bench -config $(CONFIG) $(BENCH_FLAGS)
 	$(GO) run ./bench/queue -config $(CONFIG)
 

@@ -350,6 +350,7 @@ type languageJSON struct {
 	MaxTimeLimitMs   int64    `json:"maxTimeLimitMs"`
 	MemoryLimitMb    int64    `json:"memoryLimitMb"`
 	MaxMemoryLimitMb int64    `json:"maxMemoryLimitMb"`
+	Runtime          string   `json:"runtime"` // the OCI runtime its sandboxes run with (runc, runsc)
 	PoolReady        int      `json:"poolReady"`
 	PoolTarget       int      `json:"poolTarget"`
 }
@@ -367,7 +368,7 @@ func (s *Server) languages(w http.ResponseWriter, r *http.Request) {
 		lj := languageJSON{
 			Name: name, Version: l.Version, Aliases: l.Aliases, Compiled: l.Compiled(), Source: l.Source,
 			TimeLimitMs: l.RunTimeoutMs, MaxTimeLimitMs: l.MaxRunTimeoutMs,
-			MemoryLimitMb: l.MemoryMB, MaxMemoryLimitMb: l.MaxMemoryMB,
+			MemoryLimitMb: l.MemoryMB, MaxMemoryLimitMb: l.MaxMemoryMB, Runtime: l.Runtime,
 			PoolReady: pools[name].Ready, PoolTarget: pools[name].Target,
 		}
 		if lj.Aliases == nil {

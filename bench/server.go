@@ -69,6 +69,7 @@ type serverOptions struct {
 	instance              string
 	langs                 []string       // pools for these languages only; the others get size 0
 	poolSize              map[string]int // overrides per language (the sweep's language needs more)
+	runtime               string         // pool.runtime when set (the gVisor section's runsc)
 }
 
 // startServer writes a temporary config (the repository's, with our instance, port, agent and
@@ -113,6 +114,9 @@ func startServer(ctx context.Context, o serverOptions) (*server, error) {
 		cfg["pool"] = pool
 	}
 	pool["agent"] = agentAbs
+	if o.runtime != "" {
+		pool["runtime"] = o.runtime
+	}
 	port, err := freePort()
 	if err != nil {
 		return nil, err
