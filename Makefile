@@ -3,7 +3,7 @@ CONFIG ?= config.yaml
 GO ?= go
 export CGO_ENABLED ?= 0
 
-.PHONY: all build images run test test-unit test-integration vet clean bench bench-ab
+.PHONY: all build images push-images run test test-unit test-integration vet clean bench bench-ab
 
 all: build
 
@@ -28,6 +28,14 @@ bin/codeexec-agent: FORCE
 images: build
 	bash images/build.sh $(CONFIG)
 
+# Pushes every configured language's image (built by make images) to REGISTRY, where workers
+# with pool.registry set pull what they lack.
+push-images:
+	@test -n "$(REGISTRY)" || { echo "usage: make push-images REGISTRY=host:port"; exit 2; }
+	bin/codeexec -config $(CONFIG) -list-images | while read -r name image; do \
+	  docker tag "$$image" "$(REGISTRY)/$$image" && docker push "$(REGISTRY)/$$image" || exit 1; \
+	done
+
 run: build images
 	bin/codeexec -config $(CONFIG)
 
@@ -42,7 +50,7 @@ test-unit: playground/static/app.js
 # Real engine, real containers, real HTTP (build tag integration). The execution log's tests
 # also run bin/ferretdb, a real MongoDB wire protocol server; the live sessions' tests a Node
 # client (e2e/node); the playground's a headless Chromium (Debian's chromium, driven by chromedp).
-test-integration: bin/ferretdb e2e/node/node_modules playground/static/app.js
+test-integration: bin/ferretdb bin/nats-server e2e/node/node_modules playground/static/app.js
 	$(GO) test -tags integration -count=1 -timeout 15m ./e2e/...
 
 # The Node clients of the e2e tests (the ws package, pinned by package-lock.json).
@@ -52,8 +60,11 @@ e2e/node/node_modules: e2e/node/package.json e2e/node/package-lock.json
 
 # Latency and throughput report (bench/README.md): starts its own server, ~6 minutes, writes
 # bench/results/latest/{report.md,report.json,chart.svg}. BENCH_FLAGS passes options (-runs 50).
+# Then the job queue's cost and the coordinator's ceiling (bench/queue, ~1 minute):
+# bench/results/queue/report.md.
 bench: build images
 	$(GO) run ./bench -config $(CONFIG) $(BENCH_FLAGS)
+	$(GO) run ./bench/queue -config $(CONFIG)
 
 # The same bench with a second server built from BASE beside ours, measured interleaved in the one
 # run (issues 12 and 20: "against the commit before"). BASE's server and agent are built in a
@@ -74,6 +85,12 @@ bench-ab: build images
 # not depend on it): `bin/ferretdb -listen 127.0.0.1:27017 -dir DATA` serves DB=mongodb://127.0.0.1:27017/codeexec.
 bin/ferretdb: FORCE
 	cd tools/ferretdb && $(GO) build -o ../../bin/ferretdb .
+
+# The real NATS server for the queue's cluster tests (role all embeds the same server; a
+# multi-host setup runs three of these: README "Scaling out").
+NATS_SERVER_VERSION = v2.15.2
+bin/nats-server:
+	GOBIN=$(CURDIR)/bin $(GO) install github.com/nats-io/nats-server/v2@$(NATS_SERVER_VERSION)
 
 clean:
 	rm -rf bin playground/static/app.js

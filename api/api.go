@@ -23,6 +23,7 @@ import (
 	"github.com/codeexec/codeexec/execlog"
 	"github.com/codeexec/codeexec/playground"
 	"github.com/codeexec/codeexec/pool"
+	"github.com/codeexec/codeexec/queue"
 	"github.com/codeexec/codeexec/runner"
 )
 
@@ -61,10 +62,19 @@ type ExecutionLog interface {
 
 // Deps are what the server serves from.
 type Deps struct {
-	Exec    Executor
+	Exec Executor
+	// Local is this process's own runner (nil in role api). Runs whose events go to a sink (the
+	// live transports) use it rather than Exec: a client's input and its going away do not
+	// cross the job queue.
+	Local Executor
+	// Pools and Engine are nil in a process without an engine (role api).
 	Pools   Pools
 	Engine  Pinger
 	Metrics Metrics
+	// Subs serves the asynchronous submissions; nil answers them 404.
+	Subs Submissions
+	// RateLimit, when set, is the per-client limit shared with other api processes.
+	RateLimit SharedLimiter
 	// ExecLog serves the execution log endpoints; nil answers them 404.
 	ExecLog ExecutionLog
 	Log     *slog.Logger
@@ -74,20 +84,23 @@ type Deps struct {
 type Server struct {
 	cfg     *config.Config
 	exec    Executor
+	local   Executor
 	pools   Pools
 	engine  Pinger
 	metrics Metrics
 	execLog ExecutionLog
+	subs    Submissions
 	log     *slog.Logger
 	// limiter is the per-client rate limit of the execute endpoints; nil when off.
 	limiter *clientLimiter
+	shared  SharedLimiter
 	piston  *piston.Dialect
 	live    *live.Server
 }
 
 // New makes the API server.
 func New(cfg *config.Config, d Deps) *Server {
-	s := &Server{cfg: cfg, exec: d.Exec, pools: d.Pools, engine: d.Engine, metrics: d.Metrics, execLog: d.ExecLog, log: d.Log}
+	s := &Server{cfg: cfg, exec: d.Exec, local: d.Local, pools: d.Pools, engine: d.Engine, metrics: d.Metrics, execLog: d.ExecLog, subs: d.Subs, shared: d.RateLimit, log: d.Log}
 	if rl := cfg.Server.RateLimit; rl.PerSecond > 0 {
 		s.limiter = newClientLimiter(rl.PerSecond, max(rl.Burst, 1))
 	}
@@ -110,7 +123,28 @@ func (s *Server) execute(ctx context.Context, req *runner.Request, sink runner.S
 	if err := s.chargeRuns(ctx, len(p.Job.Runs)); err != nil {
 		return nil, err
 	}
-	return s.exec.Execute(ctx, p, sink)
+	return s.executorFor(p, sink).Execute(ctx, p, sink)
+}
+
+// ErrNoEngine is the answer to a live session in a process without an engine of its own.
+var ErrNoEngine = errors.New("interactive sessions need a server with its own container engine (role all); this one only forwards jobs to workers")
+
+// executorFor picks the runner of a plan: this process's own for a run that streams to a sink
+// (when it has one), else the configured path (the job queue).
+func (s *Server) executorFor(p *runner.Plan, sink runner.Sink) Executor {
+	switch {
+	case sink != nil && s.local != nil:
+		return s.local
+	case p.Job.Interactive:
+		return noEngine{}
+	}
+	return s.exec
+}
+
+type noEngine struct{}
+
+func (noEngine) Execute(context.Context, *runner.Plan, runner.Sink) (*runner.Result, error) {
+	return nil, ErrNoEngine
 }
 
 // core is the server's execution path, converters and error mapping as the other dialects' and
@@ -124,7 +158,7 @@ func (c core) Execute(ctx context.Context, req *runner.Request, sink runner.Sink
 func (c core) Plan(req *runner.Request) (*runner.Plan, error) { return runner.NewPlan(c.s.cfg, req) }
 
 func (c core) Run(ctx context.Context, p *runner.Plan, sink runner.Sink) (*runner.Result, error) {
-	return c.s.exec.Execute(ctx, p, sink)
+	return c.s.executorFor(p, sink).Execute(ctx, p, sink)
 }
 
 func (c core) Request(b []byte) (*runner.Request, error) { return requestFromV2(b) }
@@ -156,12 +190,28 @@ func (s *Server) Handler() http.Handler {
 	// Shared by the native v2 API and Piston's: executeV2 tells them apart by the body.
 	route(http.MethodPost, "/api/v2/execute", true, s.executeV2)
 	route(http.MethodPost, "/api/v1/batch", true, s.batch)
+	if s.subs != nil {
+		route(http.MethodPost, "/api/v1/submissions", true, s.submit)
+		route(http.MethodGet, "/api/v1/submissions/:token", false, s.getSubmission)
+	}
 	s.piston.Routes(route)
 	s.live.Routes(route)
 	route(http.MethodGet, "/api/v1/languages", false, s.languages)
 	route(http.MethodGet, "/api/v1/executions", false, s.listExecutions)
 	route(http.MethodGet, "/api/v1/executions/:jobId", false, s.getExecution)
 	route(http.MethodGet, "/api/v1/stats", false, s.stats)
+	s.probes(route, r)
+	return r
+}
+
+// ProbesHandler serves only /health, /ready and /metrics: what a worker process answers.
+func (s *Server) ProbesHandler() http.Handler {
+	r := httprouter.New()
+	s.probes(func(method, path string, _ bool, h http.HandlerFunc) { r.Handler(method, path, s.observe(path, h)) }, r)
+	return r
+}
+
+func (s *Server) probes(route func(method, path string, limited bool, h http.HandlerFunc), r *httprouter.Router) {
 	route(http.MethodGet, "/health", false, s.health)
 	route(http.MethodGet, "/ready", false, s.ready)
 	if s.cfg.Server.Playground {
@@ -181,7 +231,6 @@ func (s *Server) Handler() http.Handler {
 		s.log.Error("panic in handler", "path", req.URL.Path, "panic", v)
 		writeError(w, http.StatusInternalServerError, "internal error")
 	}
-	return r
 }
 
 type statusRecorder struct {
@@ -276,6 +325,8 @@ func errorStatus(err error) (code int, msg, retryAfter string) {
 		return http.StatusBadRequest, input.Msg, ""
 	case errors.As(err, &limited):
 		return http.StatusTooManyRequests, limited.Error(), strconv.Itoa(retrySeconds(limited.RetryAfter))
+	case errors.Is(err, ErrNoEngine):
+		return http.StatusServiceUnavailable, ErrNoEngine.Error(), ""
 	case errors.Is(err, live.ErrTooManySessions):
 		return http.StatusTooManyRequests, live.ErrTooManySessions.Error(), "1"
 	case errors.Is(err, runner.ErrOverloaded):
@@ -286,6 +337,12 @@ func errorStatus(err error) (code int, msg, retryAfter string) {
 		return http.StatusNotFound, err.Error(), ""
 	case errors.Is(err, execlog.ErrUnavailable):
 		return http.StatusServiceUnavailable, execlog.ErrUnavailable.Error(), "5"
+	case errors.Is(err, queue.ErrFull):
+		return http.StatusTooManyRequests, queue.ErrFull.Error(), "1"
+	case errors.Is(err, queue.ErrUnavailable):
+		return http.StatusServiceUnavailable, queue.ErrUnavailable.Error(), "2"
+	case errors.Is(err, queue.ErrNotFound):
+		return http.StatusNotFound, queue.ErrNotFound.Error(), ""
 	}
 	return http.StatusInternalServerError, "internal error", ""
 }
@@ -306,8 +363,10 @@ type languageJSON struct {
 
 func (s *Server) languages(w http.ResponseWriter, r *http.Request) {
 	pools := map[string]pool.Stats{}
-	for _, st := range s.pools.Stats() {
-		pools[st.Lang] = st
+	if s.pools != nil {
+		for _, st := range s.pools.Stats() {
+			pools[st.Lang] = st
+		}
 	}
 	out := []languageJSON{}
 	for _, name := range s.cfg.LanguageNames() {
@@ -330,16 +389,26 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	httpjson.Write(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// ready is 200 only when the engine answers and every pool has a warm container.
+// ready is 200 only when the engine answers, every pool has a warm container and the job
+// queue answers (each where this process has one).
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	var problems []string
-	if err := s.engine.Ping(ctx); err != nil {
-		problems = append(problems, "docker engine: "+err.Error())
+	if s.engine != nil {
+		if err := s.engine.Ping(ctx); err != nil {
+			problems = append(problems, "docker engine: "+err.Error())
+		}
 	}
-	if err := s.pools.AllReady(); err != nil {
-		problems = append(problems, strings.Split(err.Error(), "\n")...)
+	if s.pools != nil {
+		if err := s.pools.AllReady(); err != nil {
+			problems = append(problems, strings.Split(err.Error(), "\n")...)
+		}
+	}
+	if s.subs != nil {
+		if err := s.subs.Ready(ctx); err != nil {
+			problems = append(problems, err.Error())
+		}
 	}
 	if len(problems) > 0 {
 		w.Header().Set("Retry-After", "5")

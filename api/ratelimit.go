@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/codeexec/codeexec/queue"
 )
 
 // RateLimited is the error of a request refused by the per-client rate limit; fail maps it to
@@ -68,15 +70,9 @@ func clientKey(remoteAddr string) netip.Prefix {
 	return p
 }
 
-// decision is the outcome of one request: allowed or not, and what the RateLimit-* headers say.
-type decision struct {
-	allowed    bool
-	remaining  int
-	reset      time.Duration // until the bucket is full again
-	retryAfter time.Duration // until one request is allowed (when refused)
-}
-
-func (l *clientLimiter) take(key netip.Prefix) decision { return l.takeN(key, 1) }
+// decision is the outcome of one request: allowed or not, and what the RateLimit-* headers say;
+// the same whether this process or the shared limit decides.
+type decision = queue.RateDecision
 
 // takeN spends n tokens of key's bucket at once, or none.
 func (l *clientLimiter) takeN(key netip.Prefix, n int) decision {
@@ -89,12 +85,12 @@ func (l *clientLimiter) takeN(key netip.Prefix, n int) decision {
 		lim = rate.NewLimiter(l.perSecond, l.burst)
 		l.clients[key] = lim
 	}
-	d := decision{allowed: lim.AllowN(now, n)}
+	d := decision{Allowed: lim.AllowN(now, n)}
 	tokens := lim.TokensAt(now)
-	d.remaining = max(0, int(math.Floor(tokens)))
-	d.reset = time.Duration((float64(l.burst) - tokens) / float64(l.perSecond) * float64(time.Second))
-	if !d.allowed {
-		d.retryAfter = time.Duration((float64(n) - tokens) / float64(l.perSecond) * float64(time.Second))
+	d.Remaining = max(0, int(math.Floor(tokens)))
+	d.Reset = time.Duration((float64(l.burst) - tokens) / float64(l.perSecond) * float64(time.Second))
+	if !d.Allowed {
+		d.RetryAfter = time.Duration((float64(n) - tokens) / float64(l.perSecond) * float64(time.Second))
 	}
 	return d
 }
@@ -120,6 +116,24 @@ func (l *clientLimiter) size() int {
 	return len(l.clients)
 }
 
+// SharedLimiter is a per-client limit shared by several api processes; *queue.RateLimiter is one.
+type SharedLimiter interface {
+	Take(ctx context.Context, client string, n int) (queue.RateDecision, error)
+}
+
+// takeRate spends n tokens of a client at once: from the shared limit when there is one, else
+// (or while it does not answer) from this process's own.
+func (s *Server) takeRate(ctx context.Context, key netip.Prefix, n int) decision {
+	if s.shared != nil {
+		d, err := s.shared.Take(ctx, key.String(), n)
+		if err == nil {
+			return d
+		}
+		s.log.Warn("shared rate limit did not answer; this process's own limit applies", "err", err)
+	}
+	return s.limiter.takeN(key, n)
+}
+
 // rateLimited wraps a handler with the per-client limit when server.rateLimit.perSecond is set;
 // every answer carries RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset, and a refused
 // one is a 429 with Retry-After.
@@ -128,14 +142,14 @@ func (s *Server) rateLimited(h http.HandlerFunc) http.HandlerFunc {
 		return h
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		d := s.limiter.take(clientKey(r.RemoteAddr))
+		d := s.takeRate(r.Context(), clientKey(r.RemoteAddr), 1)
 		hd := w.Header()
 		hd.Set("RateLimit-Limit", strconv.Itoa(s.limiter.burst))
-		hd.Set("RateLimit-Remaining", strconv.Itoa(d.remaining))
-		hd.Set("RateLimit-Reset", strconv.Itoa(int(math.Ceil(d.reset.Seconds()))))
-		if !d.allowed {
+		hd.Set("RateLimit-Remaining", strconv.Itoa(d.Remaining))
+		hd.Set("RateLimit-Reset", strconv.Itoa(int(math.Ceil(d.Reset.Seconds()))))
+		if !d.Allowed {
 			s.metrics.Rejected("rate_limit")
-			s.fail(w, r, &RateLimited{RetryAfter: d.retryAfter})
+			s.fail(w, r, &RateLimited{RetryAfter: d.RetryAfter})
 			return
 		}
 		h(w, r.WithContext(context.WithValue(r.Context(), chargeKey{}, &charge{key: clientKey(r.RemoteAddr), paid: 1})))
@@ -167,11 +181,11 @@ func (s *Server) chargeRuns(ctx context.Context, runs int) error {
 	if owed <= 0 {
 		return nil
 	}
-	d := s.limiter.takeN(c.key, owed)
-	if !d.allowed {
+	d := s.takeRate(ctx, c.key, owed)
+	if !d.Allowed {
 		c.runs -= runs
 		s.metrics.Rejected("rate_limit")
-		return &RateLimited{RetryAfter: d.retryAfter}
+		return &RateLimited{RetryAfter: d.RetryAfter}
 	}
 	c.paid += owed
 	return nil

@@ -68,9 +68,9 @@ func TestClientLimiter(t *testing.T) {
 	}
 	for _, s := range steps {
 		clock.t = clock.t.Add(s.advance)
-		d := l.take(s.key)
-		if d.allowed != s.allowed || d.remaining != s.remaining || d.retryAfter.Round(time.Millisecond) != s.retryAfter {
-			t.Errorf("%s: allowed %v remaining %d retryAfter %v; want %v %d %v", s.name, d.allowed, d.remaining, d.retryAfter, s.allowed, s.remaining, s.retryAfter)
+		d := l.takeN(s.key, 1)
+		if d.Allowed != s.allowed || d.Remaining != s.remaining || d.RetryAfter.Round(time.Millisecond) != s.retryAfter {
+			t.Errorf("%s: allowed %v remaining %d retryAfter %v; want %v %d %v", s.name, d.Allowed, d.Remaining, d.RetryAfter, s.allowed, s.remaining, s.retryAfter)
 		}
 	}
 }
@@ -79,13 +79,13 @@ func TestClientLimiterForgetsFullBuckets(t *testing.T) {
 	clock := &fakeClock{t: time.Unix(1e9, 0)}
 	l := limiterAt(clock, 10, 5) // refills in 0.5 s; sweeps at most once a second
 	for i := 0; i < 100; i++ {
-		l.take(clientKey(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}).String() + ":1"))
+		l.takeN(clientKey(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}).String()+":1"), 1)
 	}
 	if l.size() != 100 {
 		t.Fatalf("%d buckets, want 100", l.size())
 	}
 	clock.t = clock.t.Add(2 * time.Second)
-	l.take(clientKey("192.0.2.1:1"))
+	l.takeN(clientKey("192.0.2.1:1"), 1)
 	if l.size() != 1 {
 		t.Errorf("%d buckets after every old one refilled, want 1", l.size())
 	}

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -23,9 +24,41 @@ type Config struct {
 	Pool     Pool    `yaml:"pool"`
 	Judge    Judge   `yaml:"judge"`
 	ExecLog  ExecLog `yaml:"execlog"`
+	Queue    Queue   `yaml:"queue"`
 	// Interactive bounds the live sessions (WebSocket and event-stream runs).
 	Interactive Interactive          `yaml:"interactive"`
 	Languages   map[string]*Language `yaml:"languages"`
+}
+
+// Queue configures the job queue (NATS JetStream) between the api and worker roles.
+type Queue struct {
+	// URL is the NATS cluster (comma-separated URLs); env NATS_URL overrides. Empty: role all
+	// runs an embedded server storing under Dir.
+	URL string `yaml:"url"`
+	Dir string `yaml:"dir"`
+	// Replicas of the stream and the result store; 0: 3 when the cluster has 3 or more servers, else 1.
+	Replicas   int      `yaml:"replicas"`
+	ResultTTL  Duration `yaml:"resultTTL"`  // how long a submission's result is kept
+	MaxPending int      `yaml:"maxPending"` // jobs waiting in the queue; past it, 429
+	MaxDeliver int      `yaml:"maxDeliver"` // deliveries before a job ends as an internal error
+	AckWaitMs  int      `yaml:"ackWaitMs"`  // a job whose worker is silent this long is redelivered
+	// SyncWaitMs bounds ?wait=true on GET /api/v1/submissions/{token}.
+	SyncWaitMs int `yaml:"syncWaitMs"`
+	// CallbackAllow lists the hosts and CIDRs callbackUrl may point to; empty: callbacks are off.
+	CallbackAllow []string `yaml:"callbackAllow"`
+}
+
+// Duration is a time.Duration written as Go writes one ("24h", "90s").
+type Duration time.Duration
+
+// UnmarshalYAML reads "24h".
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration such as 24h or 90s", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
 }
 
 // ExecLog configures the execution log (requests with saveMetric). Parse fills its defaults
@@ -109,6 +142,9 @@ type Pool struct {
 	Unpaused       int    `yaml:"unpaused"`       // warm containers per language left running (default 1; 0: all paused)
 	ClaimWaitMs    int    `yaml:"claimWaitMs"`    // how long a request waits for a warm container
 	ReadyTimeoutMs int    `yaml:"readyTimeoutMs"` // how long a new container may take to warm up
+	// Registry (host:port), when set: a language's image the engine lacks is pulled from it at
+	// start (as registry/image) and tagged with its configured name.
+	Registry string `yaml:"registry"`
 }
 
 // Judge holds settings for CPU-time limits and test cases.
@@ -285,6 +321,16 @@ func (c *Config) defaults() {
 	if c.ExecLog.RetentionDays == 0 {
 		c.ExecLog.RetentionDays = 30
 	}
+	if c.Queue.Dir == "" {
+		c.Queue.Dir = "data/queue"
+	}
+	if c.Queue.ResultTTL <= 0 {
+		c.Queue.ResultTTL = Duration(24 * time.Hour)
+	}
+	positive(&c.Queue.MaxPending, 10000)
+	positive(&c.Queue.MaxDeliver, 3)
+	positive(&c.Queue.AckWaitMs, 30000)
+	positive(&c.Queue.SyncWaitMs, 30000)
 	for _, l := range c.Languages {
 		if l == nil {
 			continue

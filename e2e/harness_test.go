@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -67,6 +68,9 @@ type Server struct {
 	cmd      *exec.Cmd
 	logs     *bytes.Buffer
 	exited   chan error
+	env      []string
+	args     []string
+	logsMu   sync.Mutex
 }
 
 // ServerOptions changes the repository's config.yaml for one test server.
@@ -80,6 +84,8 @@ type ServerOptions struct {
 	// NoWaitReady returns as soon as the port answers, not when the pools are ready.
 	NoWaitReady bool
 	Env         []string
+	// Args are added to the command line (-role worker).
+	Args []string
 }
 
 // freePort asks the kernel for a free loopback port.
@@ -124,6 +130,14 @@ func writeConfig(t testing.TB, opt ServerOptions) (cfgPath, instance string) {
 			lm["poolSize"] = 0
 		}
 	}
+	dir := t.TempDir()
+	// Each server's embedded queue stores in its own folder: no test sees another's jobs.
+	q, _ := cfg["queue"].(map[string]any)
+	if q == nil {
+		q = map[string]any{}
+		cfg["queue"] = q
+	}
+	q["dir"] = filepath.Join(dir, "queue")
 	if opt.Edit != nil {
 		opt.Edit(cfg)
 	}
@@ -131,7 +145,6 @@ func writeConfig(t testing.TB, opt ServerOptions) (cfgPath, instance string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
 	cfgPath = filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(cfgPath, out, 0o644); err != nil {
 		t.Fatal(err)
@@ -145,8 +158,9 @@ func StartServer(t testing.TB, opt ServerOptions) *Server {
 	t.Helper()
 	cfgPath, instance := writeConfig(t, opt)
 	port := freePort(t)
-	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Instance: instance, Config: cfgPath, logs: &bytes.Buffer{}}
-	s.start(t, port, opt.Env)
+	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Instance: instance, Config: cfgPath, logs: &bytes.Buffer{},
+		env: opt.Env, args: opt.Args}
+	s.start(t, port)
 	t.Cleanup(func() {
 		s.Stop(t)
 		if n := CountContainers(t, instance); n != 0 {
@@ -183,12 +197,12 @@ func StartServer(t testing.TB, opt ServerOptions) *Server {
 	return s
 }
 
-func (s *Server) start(t testing.TB, port int, env []string) {
-	cmd := exec.Command(filepath.Join(binDir, "codeexec"), "-config", s.Config)
+func (s *Server) start(t testing.TB, port int) {
+	cmd := exec.Command(filepath.Join(binDir, "codeexec"), append([]string{"-config", s.Config}, s.args...)...)
 	cmd.Dir = repoRoot
-	cmd.Env = append(append(os.Environ(), fmt.Sprintf("PORT=%d", port)), env...)
-	cmd.Stdout = s.logs
-	cmd.Stderr = s.logs
+	cmd.Env = append(append(os.Environ(), fmt.Sprintf("PORT=%d", port)), s.env...)
+	cmd.Stdout = &lockedWriter{w: s.logs, mu: &s.logsMu}
+	cmd.Stderr = cmd.Stdout
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +212,23 @@ func (s *Server) start(t testing.TB, port int, env []string) {
 }
 
 // Logs returns what the server printed so far.
-func (s *Server) Logs() string { return s.logs.String() }
+func (s *Server) Logs() string {
+	s.logsMu.Lock()
+	defer s.logsMu.Unlock()
+	return s.logs.String()
+}
+
+// lockedWriter lets a test read the log while the process writes it.
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
 
 // Stop sends SIGTERM and waits for the server to exit.
 func (s *Server) Stop(t testing.TB) {
@@ -225,7 +255,7 @@ func (s *Server) Kill() {
 func (s *Server) Restart(t testing.TB) {
 	var port int
 	fmt.Sscanf(s.URL[strings.LastIndex(s.URL, ":")+1:], "%d", &port)
-	s.start(t, port, nil)
+	s.start(t, port)
 }
 
 // Response is a decoded JSON answer.

@@ -269,3 +269,86 @@ func (m *Metrics) SessionClosed(transport string, took time.Duration) {
 func (m *Metrics) Streamed(transport string, bytes int) {
 	m.streamed.WithLabelValues(transport).Add(float64(bytes))
 }
+
+// QueueNumbers are what the job queue holds, read at scrape time, and this process's counts.
+type QueueNumbers struct {
+	// Up is false when the queue did not answer; the other numbers are then absent.
+	Up        bool
+	Languages []QueueLanguage
+	Workers   []QueueWorker
+}
+
+// QueueLanguage is one language's queue: jobs no worker took yet and the oldest job's age.
+type QueueLanguage struct {
+	Lang          string
+	Pending       int
+	OldestSeconds float64
+}
+
+// QueueWorker is one worker as its heartbeat reports it.
+type QueueWorker struct {
+	Name         string
+	Slots, InUse int
+}
+
+// QueueEvents are this process's job counts since it started.
+type QueueEvents struct {
+	Published, Acked, Redelivered, Dead int64
+}
+
+// WatchQueue exposes the job queue: numbers reads it at scrape time (bounded by ctx), events
+// returns this process's counts.
+func (m *Metrics) WatchQueue(numbers func(ctx context.Context) QueueNumbers, events func() QueueEvents) {
+	m.Registry.MustRegister(&queueCollector{numbers: numbers, events: events})
+}
+
+type queueCollector struct {
+	numbers func(ctx context.Context) QueueNumbers
+	events  func() QueueEvents
+}
+
+var (
+	queueUp      = prometheus.NewDesc("codeexec_queue_up", "1 when the job queue (NATS JetStream) answered this scrape's reads.", nil, nil)
+	queuePending = prometheus.NewDesc("codeexec_queue_jobs_pending", "Jobs in the queue that no worker took yet, by language.", []string{"language"}, nil)
+	queueOldest  = prometheus.NewDesc("codeexec_queue_oldest_job_age_seconds", "Age of the oldest job in the queue (waiting or running), by language; 0 when empty.", []string{"language"}, nil)
+	queueJobs    = prometheus.NewDesc("codeexec_queue_jobs_total", "Jobs this process published, acknowledged (final result stored), saw redelivered, or ended after queue.maxDeliver attempts (dead).", []string{"event"}, nil)
+	queueWorkers = prometheus.NewDesc("codeexec_queue_workers", "Workers whose heartbeat is recent.", nil, nil)
+	workerSlots  = prometheus.NewDesc("codeexec_queue_worker_slots", "Execution slots of each worker.", []string{"worker"}, nil)
+	workerInUse  = prometheus.NewDesc("codeexec_queue_worker_slots_in_use", "Execution slots each worker is using.", []string{"worker"}, nil)
+)
+
+func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{queueUp, queuePending, queueOldest, queueJobs, queueWorkers, workerSlots, workerInUse} {
+		ch <- d
+	}
+}
+
+func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
+	ev := c.events()
+	for _, e := range []struct {
+		name string
+		v    int64
+	}{{"published", ev.Published}, {"acked", ev.Acked}, {"redelivered", ev.Redelivered}, {"dead", ev.Dead}} {
+		ch <- prometheus.MustNewConstMetric(queueJobs, prometheus.CounterValue, float64(e.v), e.name)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	n := c.numbers(ctx)
+	up := 0.0
+	if n.Up {
+		up = 1
+	}
+	ch <- prometheus.MustNewConstMetric(queueUp, prometheus.GaugeValue, up)
+	if !n.Up {
+		return
+	}
+	for _, l := range n.Languages {
+		ch <- prometheus.MustNewConstMetric(queuePending, prometheus.GaugeValue, float64(l.Pending), l.Lang)
+		ch <- prometheus.MustNewConstMetric(queueOldest, prometheus.GaugeValue, l.OldestSeconds, l.Lang)
+	}
+	ch <- prometheus.MustNewConstMetric(queueWorkers, prometheus.GaugeValue, float64(len(n.Workers)))
+	for _, w := range n.Workers {
+		ch <- prometheus.MustNewConstMetric(workerSlots, prometheus.GaugeValue, float64(w.Slots), w.Name)
+		ch <- prometheus.MustNewConstMetric(workerInUse, prometheus.GaugeValue, float64(w.InUse), w.Name)
+	}
+}

@@ -14,7 +14,7 @@ var layers = [][]string{
 	{"agentproto", "config", "metrics", "api/httpjson", "playground"},
 	{"agent", "pool"},
 	{"pool/docker", "runner"},
-	{"execlog"},
+	{"execlog", "queue"},
 	{"api/piston"},
 	{"api/live"},
 	{"api"},

@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,8 +26,10 @@ import (
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/jsonmessage"
 	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/google/uuid"
 
@@ -477,4 +480,71 @@ func (d *Docker) removeFailedCreate(ctx context.Context, name string, err error)
 func neverSent(err error) bool {
 	var transport *url.Error
 	return client.IsErrConnectionFailed(err) && !errors.As(err, &transport)
+}
+
+// PullMissing pulls each configured image the engine lacks from the registry (pool.registry),
+// as registry/image, and tags it with its configured name, logging the progress.
+func (d *Docker) PullMissing(ctx context.Context, registry string, log *slog.Logger) error {
+	for _, name := range sortedLanguages(d.langs) {
+		img := d.langs[name].Image
+		if _, err := d.cli.ImageInspect(ctx, img); err == nil {
+			continue
+		} else if !client.IsErrNotFound(err) {
+			return fmt.Errorf("inspecting image %s: %w", img, err)
+		}
+		ref := strings.TrimSuffix(registry, "/") + "/" + img
+		log.Info("pulling image", "language", name, "from", ref)
+		begin := time.Now()
+		rc, err := d.cli.ImagePull(ctx, ref, image.PullOptions{})
+		if err != nil {
+			return fmt.Errorf("pulling %s: %w", ref, err)
+		}
+		err = logPull(rc, ref, log)
+		rc.Close()
+		if err != nil {
+			return fmt.Errorf("pulling %s: %w", ref, err)
+		}
+		if err := d.cli.ImageTag(ctx, ref, img); err != nil {
+			return fmt.Errorf("tagging %s as %s: %w", ref, img, err)
+		}
+		log.Info("pulled image", "language", name, "image", img, "took", time.Since(begin).Round(time.Millisecond))
+	}
+	return nil
+}
+
+// logPull logs a pull's progress: each layer's milestones, and the bytes downloaded at most once
+// a second.
+func logPull(r io.Reader, ref string, log *slog.Logger) error {
+	dec := json.NewDecoder(r)
+	last := time.Time{}
+	for {
+		var m jsonmessage.JSONMessage
+		if err := dec.Decode(&m); err == io.EOF {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if m.Error != nil {
+			return m.Error
+		}
+		switch {
+		case m.Status == "Downloading" && m.Progress != nil:
+			if time.Since(last) >= time.Second {
+				last = time.Now()
+				log.Info("pull progress", "image", ref, "layer", m.ID, "bytes", m.Progress.Current, "of", m.Progress.Total)
+			}
+		case m.Status == "Extracting" || m.Status == "Waiting":
+		default:
+			log.Info("pull progress", "image", ref, "layer", m.ID, "status", m.Status)
+		}
+	}
+}
+
+func sortedLanguages(langs map[string]*config.Language) []string {
+	names := make([]string, 0, len(langs))
+	for n := range langs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
 }
