@@ -9,8 +9,17 @@ all: build
 
 build: bin/codeexec bin/codeexec-agent
 
-bin/codeexec: FORCE
+bin/codeexec: playground/static/app.js FORCE
 	$(GO) build -o $@ ./cmd/codeexec
+
+# The browser playground (GET /): CodeMirror 6 and esbuild, pinned by package-lock.json, bundled
+# into playground/static/app.js, which the server embeds.
+playground/static/app.js: playground/web/node_modules playground/web/src/main.js
+	cd playground/web && npm run --silent build
+
+playground/web/node_modules: playground/web/package.json playground/web/package-lock.json
+	cd playground/web && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 # The agent runs inside the sandbox images: static, so it works on any base.
 bin/codeexec-agent: FORCE
@@ -35,13 +44,13 @@ vet:
 
 test: build images runsc test-unit test-integration
 
-test-unit:
+test-unit: playground/static/app.js
 	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
 
 # Real engine, real containers, real HTTP (build tag integration). The execution log's tests
 # also run bin/ferretdb, a real MongoDB wire protocol server; the live sessions' tests a Node
-# client (e2e/node).
-test-integration: bin/ferretdb bin/nats-server e2e/node/node_modules
+# client (e2e/node); the playground's a headless Chromium (Debian's chromium, driven by chromedp).
+test-integration: bin/ferretdb bin/nats-server e2e/node/node_modules playground/static/app.js
 	$(GO) test -tags integration -count=1 -timeout 15m ./e2e/...
 
 # gVisor: installs runsc from Debian and registers it with the Docker engine as the runtime
@@ -90,6 +99,6 @@ bin/nats-server:
 	GOBIN=$(CURDIR)/bin $(GO) install github.com/nats-io/nats-server/v2@$(NATS_SERVER_VERSION)
 
 clean:
-	rm -rf bin
+	rm -rf bin playground/static/app.js
 
 FORCE:

@@ -21,6 +21,7 @@ import (
 	"github.com/codeexec/codeexec/api/piston"
 	"github.com/codeexec/codeexec/config"
 	"github.com/codeexec/codeexec/execlog"
+	"github.com/codeexec/codeexec/playground"
 	"github.com/codeexec/codeexec/pool"
 	"github.com/codeexec/codeexec/queue"
 	"github.com/codeexec/codeexec/runner"
@@ -213,6 +214,12 @@ func (s *Server) ProbesHandler() http.Handler {
 func (s *Server) probes(route func(method, path string, limited bool, h http.HandlerFunc), r *httprouter.Router) {
 	route(http.MethodGet, "/health", false, s.health)
 	route(http.MethodGet, "/ready", false, s.ready)
+	if s.cfg.Server.Playground {
+		route(http.MethodGet, "/", false, playground.Page)
+		route(http.MethodGet, "/playground/:file", false, func(w http.ResponseWriter, r *http.Request) {
+			playground.Asset(w, r, httprouter.ParamsFromContext(r.Context()).ByName("file"))
+		})
+	}
 	r.Handler(http.MethodGet, "/metrics", s.metrics.Handler())
 	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no route %s %s", req.Method, req.URL.Path))

@@ -111,6 +111,8 @@ type Server struct {
 	AdminToken string `yaml:"adminToken"`
 	// RateLimit is an optional per-client token bucket on the execute endpoints.
 	RateLimit RateLimit `yaml:"rateLimit"`
+	// Playground serves the browser playground at GET / (default true).
+	Playground bool `yaml:"playground"`
 }
 
 // RateLimit limits requests per client address (IPv6: per /64). Off while PerSecond is 0.
@@ -222,7 +224,7 @@ func (c *Config) Runtimes() map[string][]string {
 // Parse validates a config document, filling defaults.
 func Parse(b []byte) (*Config, error) {
 	// Absent keys keep these values; 0 is a real choice for them.
-	c := &Config{Pool: Pool{Unpaused: 1}}
+	c := &Config{Pool: Pool{Unpaused: 1}, Server: Server{Playground: true}}
 	dec := yaml.NewDecoder(strings.NewReader(string(b)))
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil {
