@@ -288,7 +288,11 @@ func (bigEcho) Execute(_ context.Context, p *runner.Plan, _ runner.Sink) (*runne
 
 // Plans and results past NATS's message size travel through the blob store.
 func TestLargePlanAndResult(t *testing.T) {
-	q := open(t, testConfig(t.TempDir()))
+	cfg := testConfig(t.TempDir())
+	// Moving megabytes through the object store under the race detector on a loaded machine can
+	// outlast the short ack wait the redelivery tests need; this test is not about redelivery.
+	cfg.AckWaitMs = 10000
+	q := open(t, cfg)
 	defer q.Close()
 	startWorker(t, q, bigEcho{})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
