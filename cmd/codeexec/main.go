@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -81,6 +82,12 @@ func loadConfig(path string) (*config.Config, error) {
 			return nil, fmt.Errorf("PORT=%q is not a port number", p)
 		}
 		cfg.Server.Port = port
+	}
+	// LANGUAGES=python,c,rust serves only those (`make images` builds only theirs).
+	if names := os.Getenv("LANGUAGES"); names != "" {
+		if err := cfg.Only(strings.Split(names, ",")); err != nil {
+			return nil, err
+		}
 	}
 	return cfg, nil
 }
@@ -166,8 +173,15 @@ func (s *server) openEngine(ctx context.Context) error {
 	if err := engine.Ping(ctx); err != nil {
 		return fmt.Errorf("docker engine does not answer (is dockerd running?): %w", err)
 	}
-	if err := engine.CheckImages(ctx); err != nil {
+	versions, err := engine.CheckImages(ctx)
+	if err != nil {
 		return err
+	}
+	// The version a language reports is the one its image was built with.
+	for _, l := range s.cfg.Languages {
+		if v, ok := versions[l.Image]; ok {
+			l.Version = v
+		}
 	}
 	n, err := engine.RemoveStale(ctx)
 	if err != nil {
@@ -183,8 +197,12 @@ func (s *server) openEngine(ctx context.Context) error {
 // startPools starts a pool per language and the metrics that watch them.
 func (s *server) startPools(m *metrics.Metrics) {
 	targets := map[string]int{}
+	limits := map[string]pool.Limits{}
 	for name, l := range s.cfg.Languages {
-		targets[name] = l.PoolSize
+		targets[name] = l.MinWarm
+		if l.MaxWarm > l.MinWarm {
+			limits[name] = pool.Limits{Min: l.MinWarm, Max: l.MaxWarm}
+		}
 	}
 	s.pools = pool.NewManager(s.engine, targets, s.cfg.Pool.StartParallel, pool.Options{
 		Unpaused:  s.cfg.Pool.Unpaused,
@@ -192,6 +210,12 @@ func (s *server) startPools(m *metrics.Metrics) {
 		Observer:  m,
 		Logger:    s.log,
 	})
+	if len(limits) > 0 {
+		ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+		s.pools.FollowDemand(limits, pool.DemandOptions{
+			Budget: s.cfg.Pool.MaxWarm, Interval: ms(s.cfg.Pool.DemandIntervalMs), IdleAfter: ms(s.cfg.Pool.ShrinkAfterMs),
+		})
+	}
 	statuses := make([]string, len(runner.Statuses))
 	for i, st := range runner.Statuses {
 		statuses[i] = string(st)

@@ -1,0 +1,141 @@
+package pool
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func TestDemandGrowsByTheClaimsThatWaitedWithinMax(t *testing.T) {
+	d := newDemand(map[string]Limits{"py": {Min: 1, Max: 4}}, DemandOptions{IdleAfter: time.Minute}, t0)
+	// Two claims queued since the last look: two more warm containers.
+	got := d.step(t0.Add(time.Second), []Stats{{Lang: "py", Target: 1, Claims: 3, Waited: 2}})
+	if got["py"] != 3 {
+		t.Fatalf("after 2 waits: %v, want py 3", got)
+	}
+	// Three queue now: capped at Max.
+	got = d.step(t0.Add(2*time.Second), []Stats{{Lang: "py", Target: 3, Claims: 6, Waited: 5, Waiting: 3}})
+	if got["py"] != 4 {
+		t.Fatalf("3 more waiting: %v, want py 4 (its max)", got)
+	}
+	// Claims that found a warm container change nothing.
+	got = d.step(t0.Add(3*time.Second), []Stats{{Lang: "py", Target: 4, Claims: 9, Waited: 5}})
+	if len(got) != 0 {
+		t.Fatalf("claims served at once: %v, want no change", got)
+	}
+}
+
+func TestDemandShrinksAnIdleLanguageToItsMinimum(t *testing.T) {
+	d := newDemand(map[string]Limits{"py": {Min: 1, Max: 4}, "go": {Min: 0, Max: 2}}, DemandOptions{IdleAfter: time.Minute}, t0)
+	d.step(t0.Add(10*time.Second), []Stats{{Lang: "py", Target: 4, Claims: 5}, {Lang: "go", Target: 2, Claims: 1}})
+	// go is claimed again, py is not: only py is idle a minute after its last claim.
+	got := d.step(t0.Add(70*time.Second), []Stats{{Lang: "py", Target: 4, Claims: 5}, {Lang: "go", Target: 2, Claims: 2}})
+	if got["py"] != 1 || len(got) != 1 {
+		t.Fatalf("py idle for a minute: %v, want only py back to 1", got)
+	}
+	// A language never claimed since the start is idle too.
+	d = newDemand(map[string]Limits{"rb": {Min: 0, Max: 3}}, DemandOptions{IdleAfter: time.Minute}, t0)
+	if got := d.step(t0.Add(time.Minute), []Stats{{Lang: "rb", Target: 2}}); got["rb"] != 0 {
+		t.Fatalf("rb never claimed: %v, want 0", got)
+	}
+}
+
+func TestDemandTakesGrowthFromTheIdlestWithinTheBudget(t *testing.T) {
+	limits := map[string]Limits{"py": {Min: 1, Max: 5}, "go": {Min: 1, Max: 3}, "rb": {Min: 1, Max: 3}}
+	d := newDemand(limits, DemandOptions{Budget: 7, IdleAfter: time.Hour}, t0)
+	// rb was claimed last at 10 s, go at 20 s; py's claims queue at 30 s.
+	d.step(t0.Add(10*time.Second), []Stats{{Lang: "py", Target: 3}, {Lang: "go", Target: 2}, {Lang: "rb", Target: 2, Claims: 1}})
+	d.step(t0.Add(20*time.Second), []Stats{{Lang: "py", Target: 3}, {Lang: "go", Target: 2, Claims: 1}, {Lang: "rb", Target: 2, Claims: 1}})
+	got := d.step(t0.Add(30*time.Second), []Stats{
+		{Lang: "py", Target: 3, Claims: 5, Waited: 2, Waiting: 2}, {Lang: "go", Target: 2, Claims: 1}, {Lang: "rb", Target: 2, Claims: 1},
+	})
+	// py wants 5: 7 in the budget, so 1 comes from rb (idle longest, down to its minimum) and 1
+	// from go.
+	if got["py"] != 5 || got["rb"] != 1 || got["go"] != 1 {
+		t.Fatalf("growth within the budget: %v, want py 5, rb 1, go 1", got)
+	}
+	// With every other pool at its minimum, growth stops at the budget.
+	got = d.step(t0.Add(40*time.Second), []Stats{
+		{Lang: "py", Target: 5, Claims: 9, Waited: 4, Waiting: 2}, {Lang: "go", Target: 1, Claims: 1}, {Lang: "rb", Target: 1, Claims: 1},
+	})
+	if len(got) != 0 {
+		t.Fatalf("budget spent: %v, want no change", got)
+	}
+}
+
+func TestSetTargetStartsAndTrims(t *testing.T) {
+	e := newFake()
+	p := newPoolUnpaused(t, e, 1, 1)
+	eventually(t, "1 ready", func() bool { return p.Stats().Ready == 1 })
+	p.SetTarget(3)
+	eventually(t, "3 ready", func() bool { return p.Stats().Ready == 3 })
+	p.SetTarget(1)
+	eventually(t, "1 ready and 1 live", func() bool {
+		live, _ := e.count()
+		return p.Stats().Ready == 1 && live == 1
+	})
+	// The one kept is the unpaused one: the surplus goes paused ones first.
+	if st := p.Stats(); st.Unpaused != 1 || st.Target != 1 {
+		t.Fatalf("after trimming: %+v", st)
+	}
+}
+
+// A burst of claims on one language grows its pool until the burst is served from warm
+// containers; when the language goes idle, its pool shrinks back to its minimum.
+func TestFollowDemandAbsorbsABurstThenShrinks(t *testing.T) {
+	e := newFake()
+	m := NewManager(e, map[string]int{"py": 1, "go": 1}, 4, Options{Unpaused: 1, ClaimWait: 5 * time.Second, Logger: quiet,
+		Backoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
+	t.Cleanup(func() { _ = m.Close(context.Background()) })
+	m.FollowDemand(map[string]Limits{"py": {Min: 1, Max: 4}, "go": {Min: 1, Max: 4}},
+		DemandOptions{Budget: 5, Interval: 5 * time.Millisecond, IdleAfter: 2 * time.Second})
+	pyPool, _ := m.Pool("py")
+	eventually(t, "py ready", func() bool { return pyPool.Stats().Ready == 1 })
+
+	// Bursts of 4 claims held together: the first ones wait, and the pool grows to serve them.
+	burst := func() (waited int64) {
+		before := pyPool.Stats().Waited
+		var held []Sandbox
+		for i := 0; i < 4; i++ {
+			c, err := m.Claim(context.Background(), "py")
+			if err != nil {
+				t.Fatal(err)
+			}
+			held = append(held, c)
+		}
+		for _, c := range held {
+			m.Release("py", c)
+		}
+		return pyPool.Stats().Waited - before
+	}
+	if w := burst(); w == 0 {
+		t.Fatal("the first burst found 4 warm containers in a pool of 1")
+	}
+	// Each burst's waits grow the pool; within a few bursts one is served entirely warm.
+	absorbed := false
+	for i := 0; i < 4 && !absorbed; i++ {
+		eventually(t, "py's pool filled to its target", func() bool {
+			st := pyPool.Stats()
+			return st.Target > 1 && st.Ready == st.Target
+		})
+		absorbed = burst() == 0
+	}
+	if !absorbed {
+		t.Fatalf("after 5 bursts of 4, claims still wait: %+v", pyPool.Stats())
+	}
+	if st := pyPool.Stats(); st.Target != 4 {
+		t.Fatalf("py's pool absorbing bursts of 4: %+v, want target 4", st)
+	}
+	goPool, _ := m.Pool("go")
+	if st := goPool.Stats(); st.Target != 1 {
+		t.Fatalf("go's pool while py grew: %+v (budget 5: py 4 + go 1)", st)
+	}
+	// Idle: back to the minimum, and the surplus containers are removed.
+	eventually(t, "py back to 1", func() bool {
+		st := pyPool.Stats()
+		return st.Target == 1 && st.Ready == 1 && st.Out == 0
+	})
+	eventually(t, "2 containers live", func() bool { live, _ := e.count(); return live == 2 })
+}
