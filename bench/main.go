@@ -45,7 +45,7 @@ func main() {
 	flag.StringVar(&o.agentBin, "agent", "bin/codeexec-agent", "agent binary (make build)")
 	flag.StringVar(&o.out, "out", "bench/results/latest", "folder for report.md, report.json, chart.svg (replaced when the run succeeds)")
 	flag.StringVar(&o.instance, "instance", "", "instance name of the bench's server (default bench-<pid>)")
-	flag.StringVar(&langs, "langs", "", "comma-separated languages (default: every configured language with a hello program)")
+	flag.StringVar(&langs, "langs", "", "comma-separated languages (default: those with a program in bench/measure.go; the others run their image's hello example)")
 	flag.IntVar(&o.runs, "runs", 30, "sequential rounds per language, one run of each way per round (API, docker run, docker CLI, host)")
 	flag.IntVar(&o.warmups, "warmups", 2, "unmeasured rounds per language first (page cache, Go build cache)")
 	flag.StringVar(&clients, "clients", "1,2,4,8,16", "concurrency sweep: clients per point")
@@ -143,6 +143,8 @@ func run(ctx context.Context, o options) (err error) {
 			}
 		}
 	}
+	// The other languages are measured when -langs names them.
+	addExampleHellos(cfg, filepath.Dir(o.config))
 	for _, l := range o.langs {
 		if _, ok := cfg.Languages[l]; !ok {
 			return fmt.Errorf("language %q is not in %s", l, o.config)
