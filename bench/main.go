@@ -35,6 +35,7 @@ type options struct {
 	sweepPool                                  int
 	timeout                                    time.Duration
 	smoke                                      bool
+	fleetLang                                  string // -fleet: measure the warm fleet and bursts on this language only
 }
 
 func main() {
@@ -57,6 +58,7 @@ func main() {
 	flag.IntVar(&o.sweepPool, "sweep-pool", 8, "pool size of the sweep's language (others keep config.yaml's)")
 	flag.DurationVar(&o.timeout, "timeout", 40*time.Minute, "give up (and clean up) after this long")
 	render := flag.String("render", "", "only rewrite report.md and chart.svg of this folder from its report.json (no measuring)")
+	flag.StringVar(&o.fleetLang, "fleet", "", "only measure the warm fleet (every language's pool as configured): its idle memory, and bursts on this language (fleet.md)")
 	flag.BoolVar(&o.smoke, "smoke", false, "a quick run that proves the tool works: 3 runs, short points, python only unless -langs")
 	flag.Parse()
 	if *render != "" {
@@ -165,6 +167,9 @@ func run(ctx context.Context, o options) (err error) {
 		return fmt.Errorf("docker client: %w", err)
 	}
 	defer cli.Close()
+	if o.fleetLang != "" {
+		return fleet(ctx, o, cfg, cli)
+	}
 
 	rep := &Report{Schema: 1, Started: time.Now().UTC(), Smoke: o.smoke}
 	rep.Machine = machineInfo(ctx, cli)

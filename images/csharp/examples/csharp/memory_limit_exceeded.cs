@@ -5,6 +5,6 @@ public class Program
     public static void Main()
     {
         var blocks = new List<long[]>();
-        while (true) blocks.Add(new long[1 << 20]);
+        while (true) blocks.Add(new long[16 << 20]);
     }
 }

@@ -1,4 +1,3 @@
-import qualified Data.Map.Strict as M
-
+-- xs is used twice, so the whole list stays in memory while length walks it.
 main :: IO ()
-main = print (M.size (M.fromList [(i, i) | i <- [1 :: Int ..]]))
+main = let xs = [1 ..] :: [Int] in print (length xs + sum xs)
