@@ -481,7 +481,7 @@ func planFloor(l *config.Language, cacheDir string) floorPlan {
 		}
 		for _, a := range argv {
 			if p := absPathIn(a); p != "" {
-				if _, err := os.Stat(p); err != nil {
+				if !pathsExist(p) {
 					// A path given as the value of the flag before it (`--snapshot-blob FILE`)
 					// takes the flag with it.
 					if n := len(kept); a == p && n > 1 && strings.HasPrefix(kept[n-1], "-") && !strings.Contains(kept[n-1], "=") {
@@ -524,6 +524,16 @@ func findBinary(name string) (string, error) {
 		}
 	}
 	return first, nil
+}
+
+// pathsExist reports whether every path of a list (a Java class path: a:b:c) exists.
+func pathsExist(list string) bool {
+	for _, p := range strings.Split(list, ":") {
+		if _, err := os.Stat(p); err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // absPathIn returns the absolute path an argument names (/x or -opt=/x), or "".
