@@ -56,10 +56,11 @@ func fleet(ctx context.Context, o options, cfg *config.Config, cli *client.Clien
 		return err
 	}
 	var total, cache uint64
-	for _, id := range ids {
+	for _, c := range ids {
+		id, _, _ := strings.Cut(c, " ") // "id (name)"
 		st, err := oneStats(ctx, cli, id)
 		if err != nil {
-			return fmt.Errorf("stats of %s: %w", id, err)
+			return fmt.Errorf("stats of %s: %w", c, err)
 		}
 		total += st.MemoryStats.Usage
 		cache += st.MemoryStats.Stats["inactive_file"] + st.MemoryStats.Stats["active_file"]
