@@ -1,4 +1,1 @@
--module(main).
--export([main/1]).
-
 main(_) -> io:format("Hello, World!~n").
