@@ -104,7 +104,7 @@ func fleet(ctx context.Context, o options, cfg *config.Config, cli *client.Clien
 		time.Sleep(pause)
 		after := poolTarget(ctx, srv, lang.Name)
 		p("| %d | %d | %.1f | %.1f | %d |\n", b, before, lat[len(lat)/2], lat[len(lat)-1], after)
-		logf("fleet: burst %d of %d: p50 %.1f ms, slowest %.1f ms, pool target %d -> %d", b, n, lat[len(lat)/2], lat[len(lat)-1], before, after)
+		logf("fleet: burst %d (%d at once): p50 %.1f ms, slowest %.1f ms, pool target %d -> %d", b, n, lat[len(lat)/2], lat[len(lat)-1], before, after)
 	}
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return err
