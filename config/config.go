@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -18,12 +19,46 @@ type Config struct {
 	// Instance names this server's containers (label codeexec.instance). It must be stable across
 	// restarts, so a restarted server finds what a crashed one left, and distinct between servers
 	// that share one Docker engine, so they never touch each other's containers.
-	Instance  string               `yaml:"instance"`
-	Server    Server               `yaml:"server"`
-	Pool      Pool                 `yaml:"pool"`
-	Judge     Judge                `yaml:"judge"`
-	ExecLog   ExecLog              `yaml:"execlog"`
-	Languages map[string]*Language `yaml:"languages"`
+	Instance string  `yaml:"instance"`
+	Server   Server  `yaml:"server"`
+	Pool     Pool    `yaml:"pool"`
+	Judge    Judge   `yaml:"judge"`
+	ExecLog  ExecLog `yaml:"execlog"`
+	Queue    Queue   `yaml:"queue"`
+	// Interactive bounds the live sessions (WebSocket and event-stream runs).
+	Interactive Interactive          `yaml:"interactive"`
+	Languages   map[string]*Language `yaml:"languages"`
+}
+
+// Queue configures the job queue (NATS JetStream) between the api and worker roles.
+type Queue struct {
+	// URL is the NATS cluster (comma-separated URLs); env NATS_URL overrides. Empty: role all
+	// runs an embedded server storing under Dir.
+	URL string `yaml:"url"`
+	Dir string `yaml:"dir"`
+	// Replicas of the stream and the result store; 0: 3 when the cluster has 3 or more servers, else 1.
+	Replicas   int      `yaml:"replicas"`
+	ResultTTL  Duration `yaml:"resultTTL"`  // how long a submission's result is kept
+	MaxPending int      `yaml:"maxPending"` // jobs waiting in the queue; past it, 429
+	MaxDeliver int      `yaml:"maxDeliver"` // deliveries before a job ends as an internal error
+	AckWaitMs  int      `yaml:"ackWaitMs"`  // a job whose worker is silent this long is redelivered
+	// SyncWaitMs bounds ?wait=true on GET /api/v1/submissions/{token}.
+	SyncWaitMs int `yaml:"syncWaitMs"`
+	// CallbackAllow lists the hosts and CIDRs callbackUrl may point to; empty: callbacks are off.
+	CallbackAllow []string `yaml:"callbackAllow"`
+}
+
+// Duration is a time.Duration written as Go writes one ("24h", "90s").
+type Duration time.Duration
+
+// UnmarshalYAML reads "24h".
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration such as 24h or 90s", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
 }
 
 // ExecLog configures the execution log (requests with saveMetric). Parse fills its defaults
@@ -58,8 +93,26 @@ type Server struct {
 	MaxStdinBytes     int64  `yaml:"maxStdinBytes"`
 	ShutdownTimeoutMs int    `yaml:"shutdownTimeoutMs"`
 	LogFormat         string `yaml:"logFormat"` // "text" or "json"
+	// ReadTimeoutMs bounds reading a request (headers and body): a slow-body client is cut off.
+	ReadTimeoutMs int `yaml:"readTimeoutMs"`
+	// IdleTimeoutMs is how long a keep-alive connection may wait for its next request.
+	IdleTimeoutMs int `yaml:"idleTimeoutMs"`
+	// HeavyShare is the most slots that requests of more than one run (judge submissions,
+	// batch entries) hold at once; the rest stay for single runs. Default maxConcurrent-1.
+	HeavyShare int `yaml:"heavyShare"`
+	// MaxTotalLimitMs caps one request's total limit time: the sum of the wall-clock limits of
+	// all its steps (every test of every submission of a batch).
+	MaxTotalLimitMs int64 `yaml:"maxTotalLimitMs"`
+	// MaxAnswerBytes caps the program output one answer carries (a batch's entries share it);
+	// past it, tests keep their verdicts but their output is dropped and marked.
+	MaxAnswerBytes int64 `yaml:"maxAnswerBytes"`
+	// AdminToken is the operator's bearer token for listing the execution log and its stats;
+	// empty: those endpoints answer 403.
+	AdminToken string `yaml:"adminToken"`
 	// RateLimit is an optional per-client token bucket on the execute endpoints.
 	RateLimit RateLimit `yaml:"rateLimit"`
+	// Playground serves the browser playground at GET / (default true).
+	Playground bool `yaml:"playground"`
 }
 
 // RateLimit limits requests per client address (IPv6: per /64). Off while PerSecond is 0.
@@ -68,10 +121,22 @@ type RateLimit struct {
 	Burst     int     `yaml:"burst"`     // requests a client may send at once (default 10)
 }
 
+// Interactive bounds live sessions: the WebSockets (GET /api/v1/ws, Piston's /api/v2/connect)
+// and the event streams of POST /api/v1/execute. A session holds an execution slot and a
+// container while it lasts, so its limits are the server's, not the client's.
+type Interactive struct {
+	MaxSessions int   `yaml:"maxSessions"` // live sessions at once; past it, 429 before the upgrade
+	MaxWallMs   int64 `yaml:"maxWallMs"`   // wall-clock limit of an interactive run
+	IdleMs      int64 `yaml:"idleMs"`      // an interactive run with no input and no output this long is stopped
+	// AllowedOrigins are the host patterns (path.Match, as "*.example.com") whose pages may open a
+	// WebSocket; pages of the server's own host always may, and clients that send no Origin too.
+	AllowedOrigins []string `yaml:"allowedOrigins"`
+}
+
 // Pool holds warm-pool settings shared by all languages.
 type Pool struct {
 	Agent          string `yaml:"agent"`          // path of the static agent binary mounted into containers
-	Runtime        string `yaml:"runtime"`        // OCI runtime: "" (engine default, runc) or e.g. "runsc"
+	Runtime        string `yaml:"runtime"`        // OCI runtime the engine runs sandboxes with: runc (default) or runsc (gVisor)
 	User           string `yaml:"user"`           // uid:gid the sandbox runs as
 	StartParallel  int    `yaml:"startParallel"`  // containers being created or removed at once, all languages
 	Unpaused       int    `yaml:"unpaused"`       // warm containers per language left running (default 1; 0: all paused)
@@ -84,6 +149,9 @@ type Pool struct {
 	// back to its minWarm; DemandIntervalMs how often the targets are revised.
 	ShrinkAfterMs    int `yaml:"shrinkAfterMs"`
 	DemandIntervalMs int `yaml:"demandIntervalMs"`
+	// Registry (host:port), when set: a language's image the engine lacks is pulled from it at
+	// start (as registry/image) and tagged with its configured name.
+	Registry string `yaml:"registry"`
 }
 
 // Judge holds settings for CPU-time limits and test cases.
@@ -119,6 +187,9 @@ type Language struct {
 	// (Java's OutOfMemoryError, node's heap limit); they count as memory_limit_exceeded.
 	MemoryErrors []string `yaml:"memoryErrors"`
 
+	// Runtime overrides pool.runtime for this language's containers.
+	Runtime string `yaml:"runtime"`
+
 	MemoryMB         int64   `yaml:"memoryMb"`    // default memory (= memory+swap) of a run
 	MaxMemoryMB      int64   `yaml:"maxMemoryMb"` // most a request may ask for
 	CPUs             float64 `yaml:"cpus"`
@@ -151,10 +222,27 @@ func Load(path string) (*Config, error) {
 
 var instanceName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$`)
 
+// runtimeName is what an engine's runtime name may look like (daemon.json "runtimes" keys).
+var runtimeName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$`)
+
+// DefaultRuntime is the OCI runtime sandboxes run with unless pool.runtime or a language says
+// otherwise: the one every Docker engine has.
+const DefaultRuntime = "runc"
+
+// Runtimes returns the runtimes the languages use, each with its languages, sorted.
+func (c *Config) Runtimes() map[string][]string {
+	out := map[string][]string{}
+	for _, name := range c.LanguageNames() {
+		rt := c.Languages[name].Runtime
+		out[rt] = append(out[rt], name)
+	}
+	return out
+}
+
 // Parse validates a config document, filling defaults.
 func Parse(b []byte) (*Config, error) {
 	// Absent keys keep these values; 0 is a real choice for them.
-	c := &Config{Pool: Pool{Unpaused: 1}}
+	c := &Config{Pool: Pool{Unpaused: 1}, Server: Server{Playground: true}}
 	dec := yaml.NewDecoder(strings.NewReader(string(b)))
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil {
@@ -196,6 +284,12 @@ func Parse(b []byte) (*Config, error) {
 	}
 	if c.Pool.Unpaused < 0 {
 		return nil, errors.New("config: pool.unpaused must not be negative")
+	}
+	if c.Server.HeavyShare < 1 || c.Server.HeavyShare > c.Server.MaxConcurrent {
+		return nil, fmt.Errorf("config: server.heavyShare %d must be from 1 to maxConcurrent (%d)", c.Server.HeavyShare, c.Server.MaxConcurrent)
+	}
+	if c.Interactive.MaxSessions < 0 || c.Interactive.MaxWallMs < 0 || c.Interactive.IdleMs < 0 {
+		return nil, errors.New("config: interactive: maxSessions, maxWallMs and idleMs must not be negative")
 	}
 	if c.Server.RateLimit.PerSecond < 0 || c.Server.RateLimit.Burst < 0 {
 		return nil, errors.New("config: server.rateLimit: perSecond and burst must not be negative (perSecond 0 turns the limit off)")
@@ -261,12 +355,20 @@ func (c *Config) defaults() {
 	def(&c.Server.MaxFiles, 64)
 	def64(&c.Server.MaxStdinBytes, 2<<20)
 	def(&c.Server.ShutdownTimeoutMs, 10000)
+	def(&c.Server.ReadTimeoutMs, 30000)
+	def(&c.Server.IdleTimeoutMs, 120000)
+	def(&c.Server.HeavyShare, max(c.Server.MaxConcurrent-1, 1))
+	def64(&c.Server.MaxTotalLimitMs, 600000)
+	def64(&c.Server.MaxAnswerBytes, 16<<20)
 	def(&c.Server.RateLimit.Burst, 10)
 	if c.Pool.Agent == "" {
 		c.Pool.Agent = "bin/codeexec-agent"
 	}
 	if c.Pool.User == "" {
 		c.Pool.User = "10001:10001"
+	}
+	if c.Pool.Runtime == "" {
+		c.Pool.Runtime = DefaultRuntime
 	}
 	def(&c.Pool.StartParallel, 4)
 	def(&c.Pool.ClaimWaitMs, 10000)
@@ -279,6 +381,9 @@ func (c *Config) defaults() {
 	def64(&c.Judge.WallSlackMs, 200)
 	def(&c.Judge.MaxTests, 100)
 	def(&c.Judge.MaxBatch, 20)
+	def(&c.Interactive.MaxSessions, 10)
+	def64(&c.Interactive.MaxWallMs, 60000)
+	def64(&c.Interactive.IdleMs, 30000)
 	// The execution log's sizes mean nothing at zero or below; retention < 0 keeps everything.
 	positive := func(v *int, d int) {
 		if *v <= 0 {
@@ -293,9 +398,22 @@ func (c *Config) defaults() {
 	if c.ExecLog.RetentionDays == 0 {
 		c.ExecLog.RetentionDays = 30
 	}
+	if c.Queue.Dir == "" {
+		c.Queue.Dir = "data/queue"
+	}
+	if c.Queue.ResultTTL <= 0 {
+		c.Queue.ResultTTL = Duration(24 * time.Hour)
+	}
+	positive(&c.Queue.MaxPending, 10000)
+	positive(&c.Queue.MaxDeliver, 3)
+	positive(&c.Queue.AckWaitMs, 30000)
+	positive(&c.Queue.SyncWaitMs, 30000)
 	for _, l := range c.Languages {
 		if l == nil {
 			continue
+		}
+		if l.Runtime == "" {
+			l.Runtime = c.Pool.Runtime
 		}
 		def64(&l.MemoryMB, 256)
 		def64(&l.MaxMemoryMB, l.MemoryMB)
@@ -325,6 +443,8 @@ func (l *Language) check() error {
 		return errors.New("maxMemoryMb is below memoryMb")
 	case l.MaxRunTimeoutMs < l.RunTimeoutMs:
 		return errors.New("maxRunTimeoutMs is below runTimeoutMs")
+	case !runtimeName.MatchString(l.Runtime):
+		return fmt.Errorf("runtime %q: use the name the Docker engine knows it by (runc, runsc)", l.Runtime)
 	case l.MinWarm < 0 || l.PoolSize < 0:
 		return errors.New("minWarm and poolSize must not be negative")
 	case l.MaxWarm < l.MinWarm:
