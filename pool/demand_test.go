@@ -95,6 +95,7 @@ func TestFollowDemandAbsorbsABurstThenShrinks(t *testing.T) {
 	eventually(t, "py ready", func() bool { return pyPool.Stats().Ready == 1 })
 
 	// Bursts of 4 claims held together: the first ones wait, and the pool grows to serve them.
+	const pyMax = 4
 	burst := func() (waited int64) {
 		before := pyPool.Stats().Waited
 		var held []Sandbox
@@ -110,16 +111,27 @@ func TestFollowDemandAbsorbsABurstThenShrinks(t *testing.T) {
 		}
 		return pyPool.Stats().Waited - before
 	}
+	// grown waits until the demand loop has answered a burst that waited, whose pool's target was
+	// from before it: the target is above it (or at py's max), and the pool has filled to it. The
+	// pool being full is not enough: the loop revises targets only every Interval, so right after
+	// a burst the pool is still full at the old target, and the next burst would meet the same
+	// pool again.
+	grown := func(from int) {
+		eventually(t, "py's target grown after a burst that waited, and its pool filled", func() bool {
+			st := pyPool.Stats()
+			return (st.Target > from || st.Target == pyMax) && st.Ready == st.Target
+		})
+	}
+	from := pyPool.Stats().Target
 	if w := burst(); w == 0 {
 		t.Fatal("the first burst found 4 warm containers in a pool of 1")
 	}
-	// Each burst's waits grow the pool; within a few bursts one is served entirely warm.
+	// Each burst that waits grows the pool by at least one: from 2 after the first, within three
+	// more bursts it is at 4 and the next is served entirely warm.
 	absorbed := false
 	for i := 0; i < 4 && !absorbed; i++ {
-		eventually(t, "py's pool filled to its target", func() bool {
-			st := pyPool.Stats()
-			return st.Target > 1 && st.Ready == st.Target
-		})
+		grown(from)
+		from = pyPool.Stats().Target
 		absorbed = burst() == 0
 	}
 	if !absorbed {
