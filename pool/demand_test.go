@@ -95,21 +95,46 @@ func TestFollowDemandAbsorbsABurstThenShrinks(t *testing.T) {
 	eventually(t, "py ready", func() bool { return pyPool.Stats().Ready == 1 })
 
 	// Bursts of 4 claims held together: the first ones wait, and the pool grows to serve them.
+	// Starts are held at the engine until all 4 claims have arrived, so a burst finds exactly the
+	// containers warm at its start: no start can race a claim and make a burst look absorbed
+	// before the pool has grown.
 	const pyMax = 4
 	burst := func() (waited int64) {
-		before := pyPool.Stats().Waited
+		before := pyPool.Stats()
+		gate := make(chan struct{})
+		e.mu.Lock()
+		e.gate = gate
+		e.mu.Unlock()
+		type claimed struct {
+			c   Sandbox
+			err error
+		}
+		got := make(chan claimed, 4)
+		for i := 0; i < 4; i++ {
+			go func() {
+				c, err := m.Claim(context.Background(), "py")
+				got <- claimed{c, err}
+			}()
+		}
+		// A claim is counted as it takes a warm container or queues.
+		eventually(t, "4 claims arrived", func() bool { return pyPool.Stats().Claims == before.Claims+4 })
+		waited = pyPool.Stats().Waited - before.Waited
+		e.mu.Lock()
+		e.gate = nil
+		e.mu.Unlock()
+		close(gate)
 		var held []Sandbox
 		for i := 0; i < 4; i++ {
-			c, err := m.Claim(context.Background(), "py")
-			if err != nil {
-				t.Fatal(err)
+			r := <-got
+			if r.err != nil {
+				t.Fatal(r.err)
 			}
-			held = append(held, c)
+			held = append(held, r.c)
 		}
 		for _, c := range held {
 			m.Release("py", c)
 		}
-		return pyPool.Stats().Waited - before
+		return waited
 	}
 	// grown waits until the demand loop has answered a burst that waited, whose pool's target was
 	// from before it: the target is above it (or at py's max), and the pool has filled to it. The
