@@ -36,6 +36,7 @@ type options struct {
 	liveLines, liveRounds                      int
 	timeout                                    time.Duration
 	smoke                                      bool
+	fleetLang                                  string // -fleet: measure the warm fleet and bursts on this language only
 	runsscRuns                                 int
 	// A second server from another build (make bench-ab), measured interleaved with ours.
 	baselineServer, baselineAgent, baselineName string
@@ -49,7 +50,7 @@ func main() {
 	flag.StringVar(&o.agentBin, "agent", "bin/codeexec-agent", "agent binary (make build)")
 	flag.StringVar(&o.out, "out", "bench/results/latest", "folder for report.md, report.json, chart.svg (replaced when the run succeeds)")
 	flag.StringVar(&o.instance, "instance", "", "instance name of the bench's server (default bench-<pid>)")
-	flag.StringVar(&langs, "langs", "", "comma-separated languages (default: every configured language with a hello program)")
+	flag.StringVar(&langs, "langs", "", "comma-separated languages (default: those with a program in bench/measure.go; the others run their image's hello example)")
 	flag.IntVar(&o.runs, "runs", 30, "sequential rounds per language, one run of each way per round (API, docker run, docker CLI, host)")
 	flag.IntVar(&o.runsscRuns, "runsc-runs", 10, "interleaved rounds of the gVisor section (runc vs runsc); 0 leaves it out")
 	flag.IntVar(&o.warmups, "warmups", 2, "unmeasured rounds per language first (page cache, Go build cache)")
@@ -67,6 +68,7 @@ func main() {
 	flag.StringVar(&o.baselineAgent, "baseline-agent", "", "agent binary built from the same commit as -baseline-server")
 	flag.StringVar(&o.baselineName, "baseline-name", "baseline", "what the report calls the baseline (the commit it was built from)")
 	render := flag.String("render", "", "only rewrite report.md and chart.svg of this folder from its report.json (no measuring)")
+	flag.StringVar(&o.fleetLang, "fleet", "", "only measure the warm fleet (every language's pool as configured): its idle memory, and bursts on this language (fleet.md)")
 	flag.BoolVar(&o.smoke, "smoke", false, "a quick run that proves the tool works: 3 runs, short points, python only unless -langs")
 	flag.Parse()
 	if *render != "" {
@@ -159,6 +161,8 @@ func run(ctx context.Context, o options) (err error) {
 			}
 		}
 	}
+	// The other languages are measured when -langs names them.
+	addExampleHellos(cfg, filepath.Dir(o.config))
 	for _, l := range o.langs {
 		if _, ok := cfg.Languages[l]; !ok {
 			return fmt.Errorf("language %q is not in %s", l, o.config)
@@ -179,6 +183,9 @@ func run(ctx context.Context, o options) (err error) {
 		return fmt.Errorf("docker client: %w", err)
 	}
 	defer cli.Close()
+	if o.fleetLang != "" {
+		return fleet(ctx, o, cfg, cli)
+	}
 
 	rep := &Report{Schema: 2, Started: time.Now().UTC(), Smoke: o.smoke}
 	rep.Machine = machineInfo(ctx, cli)

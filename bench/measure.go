@@ -41,6 +41,24 @@ var hello = map[string]string{
 
 const wantStdout = "hello\n"
 
+// addExampleHellos gives each configured language that has no program in hello its image's
+// hello example (images/<image>/examples/<language>/hello.*, which e2e checks prints
+// "Hello, World!"), made to print what the others print.
+func addExampleHellos(cfg *config.Config, repo string) {
+	for name, l := range cfg.Languages {
+		if _, ok := hello[name]; ok {
+			continue
+		}
+		files, _ := filepath.Glob(filepath.Join(repo, "images", strings.TrimPrefix(l.Image, "codeexec/"), "examples", name, "hello.*"))
+		if len(files) != 1 {
+			continue
+		}
+		if b, err := os.ReadFile(files[0]); err == nil {
+			hello[name] = strings.ReplaceAll(string(b), "Hello, World!", "hello")
+		}
+	}
+}
+
 // ---- through the HTTP API ----
 
 // apiClient posts executions to the bench's own server.
@@ -463,7 +481,7 @@ func planFloor(l *config.Language, cacheDir string) floorPlan {
 		}
 		for _, a := range argv {
 			if p := absPathIn(a); p != "" {
-				if _, err := os.Stat(p); err != nil {
+				if !pathsExist(p) {
 					// A path given as the value of the flag before it (`--snapshot-blob FILE`)
 					// takes the flag with it.
 					if n := len(kept); a == p && n > 1 && strings.HasPrefix(kept[n-1], "-") && !strings.Contains(kept[n-1], "=") {
@@ -506,6 +524,16 @@ func findBinary(name string) (string, error) {
 		}
 	}
 	return first, nil
+}
+
+// pathsExist reports whether every path of a list (a Java class path: a:b:c) exists.
+func pathsExist(list string) bool {
+	for _, p := range strings.Split(list, ":") {
+		if _, err := os.Stat(p); err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // absPathIn returns the absolute path an argument names (/x or -opt=/x), or "".

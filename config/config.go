@@ -142,6 +142,13 @@ type Pool struct {
 	Unpaused       int    `yaml:"unpaused"`       // warm containers per language left running (default 1; 0: all paused)
 	ClaimWaitMs    int    `yaml:"claimWaitMs"`    // how long a request waits for a warm container
 	ReadyTimeoutMs int    `yaml:"readyTimeoutMs"` // how long a new container may take to warm up
+	// MaxWarm bounds the warm containers of all languages together while pools follow demand
+	// (languages' minWarm..maxWarm); 0: no bound beyond each language's maxWarm.
+	MaxWarm int `yaml:"maxWarm"`
+	// ShrinkAfterMs is how long a language may go without a request before its pool shrinks
+	// back to its minWarm; DemandIntervalMs how often the targets are revised.
+	ShrinkAfterMs    int `yaml:"shrinkAfterMs"`
+	DemandIntervalMs int `yaml:"demandIntervalMs"`
 	// Registry (host:port), when set: a language's image the engine lacks is pulled from it at
 	// start (as registry/image) and tagged with its configured name.
 	Registry string `yaml:"registry"`
@@ -157,10 +164,15 @@ type Judge struct {
 
 // Language describes one language: its image, how to compile and run, and its limits.
 type Language struct {
-	Name    string   `yaml:"-"`
-	Image   string   `yaml:"image"`
-	Version string   `yaml:"version"`
-	Aliases []string `yaml:"aliases"`
+	Name  string `yaml:"-"`
+	Image string `yaml:"image"`
+	// Version is the toolchain's version. The server takes it from the image's codeexec.version
+	// label (images/build.sh records it from the toolchain's own --version); a version here is
+	// used only where the image has no such label.
+	Version string `yaml:"version"`
+	// Judge0ID is the language's id in Judge0 CE 1.13.1 (0: Judge0 has no such language).
+	Judge0ID int      `yaml:"judge0Id"`
+	Aliases  []string `yaml:"aliases"`
 	// Source is the entry file's name when a request sends bare code (v1).
 	Source string `yaml:"source"`
 	// Compile and Run are argv lists. Placeholders: {entry} (entry file path), {entryBase} (its
@@ -187,7 +199,13 @@ type Language struct {
 	CompileTimeoutMs int64   `yaml:"compileTimeoutMs"` // CPU time of the compile step
 	RunTimeoutMs     int64   `yaml:"runTimeoutMs"`     // default CPU time of a run
 	MaxRunTimeoutMs  int64   `yaml:"maxRunTimeoutMs"`  // most a request may ask for
-	PoolSize         int     `yaml:"poolSize"`
+	// MinWarm warm containers are kept however idle the language; demand may grow the pool up
+	// to MaxWarm (pool.maxWarm bounding all languages together). Defaults: 2, and MaxWarm =
+	// MinWarm (a fixed pool).
+	MinWarm int `yaml:"minWarm"`
+	MaxWarm int `yaml:"maxWarm"`
+	// PoolSize, where set, is a fixed pool: MinWarm = MaxWarm = PoolSize (it takes precedence).
+	PoolSize int `yaml:"poolSize"`
 }
 
 // Compiled reports whether the language has a compile step.
@@ -231,22 +249,38 @@ func Parse(b []byte) (*Config, error) {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	c.defaults()
-	// poolSize 0 is a real choice (no warm containers of that language), so the default of 2
-	// applies only where the key is absent: look at the document itself.
+	// 0 warm containers is a real choice (none of that language until a request asks), so the
+	// defaults apply only where the keys are absent: look at the document itself.
 	var raw struct {
 		Languages map[string]map[string]any `yaml:"languages"`
 	}
 	_ = yaml.Unmarshal(b, &raw)
 	for name, l := range c.Languages {
-		if n, set := raw.Languages[name]["poolSize"].(int); set && l != nil {
-			l.PoolSize = n
+		if l == nil {
+			continue
 		}
+		keys := raw.Languages[name]
+		minWarm, minSet := keys["minWarm"].(int)
+		maxWarm, maxSet := keys["maxWarm"].(int)
+		if !minSet {
+			minWarm = 2
+		}
+		if !maxSet {
+			maxWarm = minWarm
+		}
+		if size, set := keys["poolSize"].(int); set {
+			minWarm, maxWarm = size, size
+		}
+		l.MinWarm, l.MaxWarm, l.PoolSize = minWarm, maxWarm, minWarm
 	}
 	if !instanceName.MatchString(c.Instance) {
 		return nil, fmt.Errorf("config: instance %q: use letters, digits, '_', '.', '-'", c.Instance)
 	}
 	if len(c.Languages) == 0 {
 		return nil, errors.New("config: no languages")
+	}
+	if c.Pool.MaxWarm < 0 {
+		return nil, errors.New("config: pool.maxWarm must not be negative (0: no bound)")
 	}
 	if c.Pool.Unpaused < 0 {
 		return nil, errors.New("config: pool.unpaused must not be negative")
@@ -261,6 +295,7 @@ func Parse(b []byte) (*Config, error) {
 		return nil, errors.New("config: server.rateLimit: perSecond and burst must not be negative (perSecond 0 turns the limit off)")
 	}
 	seen := map[string]string{}
+	judge0 := map[int]string{}
 	for _, name := range c.LanguageNames() {
 		l := c.Languages[name]
 		l.Name = name
@@ -273,8 +308,25 @@ func Parse(b []byte) (*Config, error) {
 			}
 			seen[a] = name
 		}
+		if id := l.Judge0ID; id != 0 {
+			if other, dup := judge0[id]; dup {
+				return nil, fmt.Errorf("config: judge0Id %d is used by %s and %s", id, other, name)
+			}
+			judge0[id] = name
+		}
+	}
+	if sum := c.minWarmSum(); c.Pool.MaxWarm > 0 && sum > c.Pool.MaxWarm {
+		return nil, fmt.Errorf("config: pool.maxWarm %d is below the languages' minWarm together (%d)", c.Pool.MaxWarm, sum)
 	}
 	return c, nil
+}
+
+func (c *Config) minWarmSum() int {
+	n := 0
+	for _, l := range c.Languages {
+		n += l.MinWarm
+	}
+	return n
 }
 
 func (c *Config) defaults() {
@@ -321,6 +373,8 @@ func (c *Config) defaults() {
 	def(&c.Pool.StartParallel, 4)
 	def(&c.Pool.ClaimWaitMs, 10000)
 	def(&c.Pool.ReadyTimeoutMs, 60000)
+	def(&c.Pool.ShrinkAfterMs, 120000)
+	def(&c.Pool.DemandIntervalMs, 1000)
 	if c.Judge.WallFactor == 0 {
 		c.Judge.WallFactor = 1.5
 	}
@@ -372,7 +426,6 @@ func (c *Config) defaults() {
 		def64(&l.CompileTimeoutMs, 10000)
 		def64(&l.RunTimeoutMs, 3000)
 		def64(&l.MaxRunTimeoutMs, 15000)
-		def(&l.PoolSize, 2)
 	}
 }
 
@@ -392,9 +445,33 @@ func (l *Language) check() error {
 		return errors.New("maxRunTimeoutMs is below runTimeoutMs")
 	case !runtimeName.MatchString(l.Runtime):
 		return fmt.Errorf("runtime %q: use the name the Docker engine knows it by (runc, runsc)", l.Runtime)
-	case l.PoolSize < 0:
-		return errors.New("poolSize must not be negative")
+	case l.MinWarm < 0 || l.PoolSize < 0:
+		return errors.New("minWarm and poolSize must not be negative")
+	case l.MaxWarm < l.MinWarm:
+		return errors.New("maxWarm is below minWarm")
 	}
+	return nil
+}
+
+// Only keeps the languages named (by name or alias) and drops the rest: LANGUAGES=python,c
+// serves only those. An unknown name is an error.
+func (c *Config) Only(names []string) error {
+	keep := map[string]*Language{}
+	for _, n := range names {
+		n = strings.TrimSpace(n)
+		if n == "" {
+			continue
+		}
+		l, ok := c.Lookup(n)
+		if !ok {
+			return fmt.Errorf("config: unknown language %q (the configured ones: %s)", n, strings.Join(c.LanguageNames(), ", "))
+		}
+		keep[l.Name] = l
+	}
+	if len(keep) == 0 {
+		return errors.New("config: no language left to serve")
+	}
+	c.Languages = keep
 	return nil
 }
 

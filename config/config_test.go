@@ -1,9 +1,116 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
+
+const twoLanguages = `
+languages:
+  python:
+    image: codeexec/python
+    judge0Id: 71
+    aliases: [py]
+    source: main.py
+    run: [python3, "{entry}"]
+  c:
+    image: codeexec/c
+    judge0Id: 50
+    source: main.c
+    compile: [gcc, "{sources}"]
+    run: [./a.out]
+`
+
+func TestOnlyKeepsTheNamedLanguages(t *testing.T) {
+	c, err := Parse([]byte(twoLanguages))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Only([]string{" py", ""}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.LanguageNames(), ","); got != "python" {
+		t.Errorf("after Only(py): %s", got)
+	}
+	if c.Languages["python"].Judge0ID != 71 {
+		t.Errorf("judge0Id: %d", c.Languages["python"].Judge0ID)
+	}
+	c, _ = Parse([]byte(twoLanguages))
+	if err := c.Only([]string{"c", "rust"}); err == nil || !strings.Contains(err.Error(), `unknown language "rust"`) {
+		t.Errorf("an unknown name: %v", err)
+	}
+	if err := c.Only([]string{","}); err == nil {
+		t.Error("no names: want an error")
+	}
+}
+
+func TestJudge0IDsAreUnique(t *testing.T) {
+	_, err := Parse([]byte(strings.Replace(twoLanguages, "judge0Id: 50", "judge0Id: 71", 1)))
+	if err == nil || !strings.Contains(err.Error(), "judge0Id 71 is used by c and python") {
+		t.Errorf("duplicate judge0Id: %v", err)
+	}
+}
+
+// The repository's config parses, and every language has its image folder's parts.
+func TestRepositoryConfig(t *testing.T) {
+	c, err := Load("../config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Languages) < 36 {
+		t.Errorf("%d languages configured", len(c.Languages))
+	}
+	for _, name := range c.LanguageNames() {
+		dir := filepath.Join("..", "images", strings.TrimPrefix(c.Languages[name].Image, "codeexec/"))
+		for _, f := range []string{"Dockerfile", "version"} {
+			if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+		}
+		if hello, _ := filepath.Glob(filepath.Join(dir, "examples", name, "hello.*")); len(hello) != 1 {
+			t.Errorf("%s: want one %s/examples/%s/hello.* (e2e runs it)", name, dir, name)
+		}
+	}
+}
+
+func TestWarmLimits(t *testing.T) {
+	lang := func(keys string) string {
+		return "languages:\n  x:\n    image: i\n    source: a.x\n    run: [x]\n" + keys
+	}
+	for _, c := range []struct {
+		keys     string
+		min, max int
+		err      string
+	}{
+		{"", 2, 2, ""},
+		{"    minWarm: 1\n", 1, 1, ""},
+		{"    minWarm: 0\n    maxWarm: 3\n", 0, 3, ""},
+		{"    minWarm: 1\n    maxWarm: 3\n    poolSize: 0\n", 0, 0, ""},
+		{"    minWarm: 3\n    maxWarm: 1\n", 0, 0, "maxWarm is below minWarm"},
+		{"    minWarm: -1\n", 0, 0, "must not be negative"},
+	} {
+		cfg, err := Parse([]byte(lang(c.keys)))
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%q: error %v, want %q", c.keys, err, c.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", c.keys, err)
+			continue
+		}
+		if l := cfg.Languages["x"]; l.MinWarm != c.min || l.MaxWarm != c.max {
+			t.Errorf("%q: minWarm %d maxWarm %d, want %d %d", c.keys, l.MinWarm, l.MaxWarm, c.min, c.max)
+		}
+	}
+	_, err := Parse([]byte("pool:\n  maxWarm: 1\n" + lang("    minWarm: 2\n")))
+	if err == nil || !strings.Contains(err.Error(), "pool.maxWarm 1 is below the languages' minWarm together (2)") {
+		t.Errorf("a budget below the minimums: %v", err)
+	}
+}
 
 const minimal = `
 languages:

@@ -302,7 +302,7 @@ func TestExecLogMemory(t *testing.T) {
 		{"/api/v1/executions?limit=0", 400, "limit"},
 		{"/api/v1/executions?limit=1000", 400, "from 1 to 100"},
 		{"/api/v1/executions?limit=abc", 400, "limit"},
-		{"/api/v1/executions?language=cobol", 400, "unknown language \"cobol\""},
+		{"/api/v1/executions?language=brainfuck", 400, "unknown language \"brainfuck\""},
 		{"/api/v1/executions?status=great", 400, "unknown status \"great\""},
 		{"/api/v1/executions?user=me", 400, "unknown query parameter \"user\""},
 	} {

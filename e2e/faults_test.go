@@ -439,7 +439,7 @@ func TestFaultsRateLimit(t *testing.T) {
 		cfg["server"].(map[string]any)["rateLimit"] = map[string]any{"perSecond": 0.2, "burst": 3}
 	}})
 	// Requests that fail validation count too: the limit is on requests, not on runs.
-	bad := map[string]any{"language": "cobol", "code": "x"}
+	bad := map[string]any{"language": "brainfuck", "code": "x"}
 	for i := 0; i < 3; i++ {
 		r := s.Post(t, "/api/v1/execute", bad)
 		if r.Code != 400 || r.Header.Get("RateLimit-Limit") != "3" || r.Header.Get("RateLimit-Remaining") != strconv.Itoa(2-i) {

@@ -338,7 +338,7 @@ func testBatch(t *testing.T, s *Server) {
 	waitPoolReady(t, s, "python", 2)
 	body := map[string]any{"submissions": []any{
 		map[string]any{"language": "python", "code": timed},
-		map[string]any{"language": "cobol", "code": "x"},
+		map[string]any{"language": "brainfuck", "code": "x"},
 		map[string]any{"language": "python", "files": []map[string]any{{"filename": "m.py", "code": timed}}},
 		map[string]any{"language": "python", "code": "x", "colour": 1},
 		map[string]any{"language": "cpp", "code": "#include <cstdio>\nint main() { int a, b; scanf(\"%d %d\", &a, &b); printf(\"%d\\n\", a + b); }",
@@ -360,7 +360,7 @@ func testBatch(t *testing.T, s *Server) {
 			t.Errorf("submission %d should have run: %v", i, entry(i))
 		}
 	}
-	for i, want := range map[int]string{1: `unknown language "cobol"`, 3: `unknown field "colour"`, 5: "above the maximum"} {
+	for i, want := range map[int]string{1: `unknown language "brainfuck"`, 3: `unknown field "colour"`, 5: "above the maximum"} {
 		if msg, _ := entry(i)["errorMessage"].(string); entry(i)["succeeded"] != false || entry(i)["status"] != 400.0 || !strings.Contains(msg, want) || !strings.Contains(msg, fmt.Sprintf("submissions[%d]", i)) {
 			t.Errorf("submission %d: want its own 400 naming it and %q: %v", i, want, entry(i))
 		}

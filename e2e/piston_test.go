@@ -23,7 +23,7 @@ out.cpp = await client.execute("cpp", "#include <bits/stdc++.h>\nint main(int ar
 out.alias = await client.execute("py", "print('via alias')");
 out.compileError = await client.execute("cpp", "int main() { return x; }");
 out.runtimeError = await client.execute("python", "import sys\nprint('out')\nsys.exit(4)");
-out.unknown = await client.execute("cobol", "DISPLAY 'HI'.");
+out.unknown = await client.execute("brainfuck", "+.");
 console.log(JSON.stringify(out));
 `
 

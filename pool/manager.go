@@ -10,6 +10,9 @@ import (
 // Manager holds one Pool per language over a shared engine.
 type Manager struct {
 	pools map[string]*Pool
+	// stopDemand ends FollowDemand's loop and waits for it (nil: it was not started). Set
+	// before the Manager is shared.
+	stopDemand func()
 }
 
 // NewManager starts a pool per language with the given targets and the options common to all
@@ -112,6 +115,9 @@ func (m *Manager) known() int {
 
 // Close closes every pool (see Pool.Close).
 func (m *Manager) Close(ctx context.Context) error {
+	if m.stopDemand != nil {
+		m.stopDemand()
+	}
 	errs := make(chan error, len(m.pools))
 	for _, p := range m.pools {
 		go func() { errs <- p.Close(ctx) }()

@@ -44,7 +44,8 @@ func (nopObserver) Claimed(string, time.Duration)          {}
 
 // Options are a pool's settings.
 type Options struct {
-	Lang   string
+	Lang string
+	// Target is how many warm containers the pool keeps at first; SetTarget changes it.
 	Target int
 	// Unpaused is how many warm containers stay running (their agent blocked on its stdin, using
 	// no CPU) instead of paused, so that a claim need not unpause. The pool unpauses a paused
@@ -71,6 +72,8 @@ type Pool struct {
 	wake   chan struct{} // pokes the refill loop
 
 	mu sync.Mutex // protects the following fields
+	// target is how many containers the pool keeps warm or starting (Options.Target at first).
+	target int
 	// hot and paused are the warm containers, oldest first. While a claim waits both are empty:
 	// a container that becomes warm goes to the oldest waiter instead (putLocked).
 	hot    []Sandbox // not paused
@@ -85,6 +88,9 @@ type Pool struct {
 	failures int       // consecutive failed starts
 	lastErr  error     // last start error, for /ready and logs
 	retryAt  time.Time // no start before this (backoff)
+	// claims counts the claims so far, waited those of them that had to queue: the demand that
+	// FollowDemand sizes the pool by.
+	claims, waited int64
 
 	ctx      context.Context // ends on Close; start calls use it
 	cancel   context.CancelFunc
@@ -100,7 +106,8 @@ type Pool struct {
 
 // waiter is a claim waiting for a container.
 type waiter struct {
-	seq int64 // arrival order; a claim keeps it when it must wait again
+	seq    int64 // arrival order; a claim keeps it when it must wait again
+	queued bool  // it has waited before (counted once in Pool.waited)
 	// got receives one handoff, sent under mu; its room for one means the pool never blocks.
 	got chan handoff
 }
@@ -133,6 +140,7 @@ func New(engine Engine, opt Options) *Pool {
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Pool{
 		opt:      opt,
+		target:   opt.Target,
 		engine:   engine,
 		wake:     make(chan struct{}, 1),
 		ctx:      ctx,
@@ -161,6 +169,8 @@ type Stats struct {
 	Waiting int
 	// LastError is the error of the last failed start while starts keep failing, else nil.
 	LastError error
+	// Claims counts the claims so far, Waited those that found no warm container and queued.
+	Claims, Waited int64
 }
 
 // Stats returns a snapshot of the pool's state.
@@ -168,13 +178,23 @@ func (p *Pool) Stats() Stats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	st := Stats{
-		Lang: p.opt.Lang, Target: p.opt.Target, Ready: p.warmLocked(), Unpaused: len(p.hot) + p.thawing,
-		Starting: p.starting, Out: int(p.out.Load()), Waiting: len(p.waiters),
+		Lang: p.opt.Lang, Target: p.target, Ready: p.warmLocked(), Unpaused: len(p.hot) + p.thawing,
+		Starting: p.starting, Out: int(p.out.Load()), Waiting: len(p.waiters), Claims: p.claims, Waited: p.waited,
 	}
 	if p.failures > 0 {
 		st.LastError = p.lastErr
 	}
 	return st
+}
+
+// SetTarget changes how many containers the pool keeps warm or starting. Above it, the pool
+// starts more; below it, warm containers beyond the target are removed, paused ones first (starts
+// under way finish, and their containers are removed if still surplus).
+func (p *Pool) SetTarget(n int) {
+	p.mu.Lock()
+	p.target = max(n, 0)
+	p.mu.Unlock()
+	p.poke()
 }
 
 // warmLocked counts the warm containers, those being unpaused included.
@@ -234,6 +254,7 @@ func (p *Pool) await(ctx context.Context, w *waiter, expired <-chan time.Time) (
 	if w.seq == 0 {
 		p.arrivals++
 		w.seq = p.arrivals
+		p.claims++
 	}
 	if len(p.waiters) == 0 && len(p.hot)+len(p.paused) > 0 {
 		h := p.takeLocked()
@@ -302,6 +323,10 @@ func (p *Pool) takeLocked() handoff {
 // enqueueLocked queues w by arrival: a claim that lost the container it was handed goes back
 // to its place, not to the end.
 func (p *Pool) enqueueLocked(w *waiter) {
+	if !w.queued {
+		w.queued = true
+		p.waited++
+	}
 	i := len(p.waiters)
 	for i > 0 && p.waiters[i-1].seq > w.seq {
 		i--
@@ -459,16 +484,32 @@ func (p *Pool) startWanted() time.Duration {
 		go p.thaw(popFront(&p.paused))
 	}
 	// While starts fail, probe with one at a time rather than a burst.
-	limit := p.opt.Target
+	limit := p.target
 	if p.failures > 0 {
 		limit = p.warmLocked() + 1
 	}
-	for p.warmLocked()+p.starting < min(limit, p.opt.Target) {
+	for p.warmLocked()+p.starting < min(limit, p.target) {
 		p.starting++
 		p.work.Add(1)
 		go p.startOne()
 	}
+	p.trimLocked()
 	return 0
+}
+
+// trimLocked removes the warm containers beyond the target (SetTarget lowered it), paused ones
+// first: they are the ones a claim would take last.
+func (p *Pool) trimLocked() {
+	for len(p.waiters) == 0 && len(p.hot)+len(p.paused) > 0 && p.warmLocked() > p.target {
+		var c Sandbox
+		if len(p.paused) > 0 {
+			c = popFront(&p.paused)
+		} else {
+			c = popFront(&p.hot)
+		}
+		p.out.Add(1)
+		p.Release(c)
+	}
 }
 
 // thaw unpauses a warm container ahead of the claim that will take it.

@@ -146,7 +146,7 @@ func latency(cfg *config.Config, runs int, pause time.Duration, report *strings.
 	if err := engine.Ping(ctx); err != nil {
 		return fmt.Errorf("docker: %w", err)
 	}
-	if err := engine.CheckImages(ctx); err != nil {
+	if _, err := engine.CheckImages(ctx); err != nil {
 		return err
 	}
 	pools := pool.NewManager(engine, map[string]int{"python": 2}, cfg.Pool.StartParallel, pool.Options{

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -96,6 +97,12 @@ func loadConfig(path string) (*config.Config, error) {
 			return nil, fmt.Errorf("PORT=%q is not a port number", p)
 		}
 		cfg.Server.Port = port
+	}
+	// LANGUAGES=python,c,rust serves only those (`make images` builds only theirs).
+	if names := os.Getenv("LANGUAGES"); names != "" {
+		if err := cfg.Only(strings.Split(names, ",")); err != nil {
+			return nil, err
+		}
 	}
 	if u := os.Getenv("NATS_URL"); u != "" {
 		cfg.Queue.URL = u
@@ -295,8 +302,15 @@ func (s *server) openEngine(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := engine.CheckImages(ctx); err != nil {
+	versions, err := engine.CheckImages(ctx)
+	if err != nil {
 		return err
+	}
+	// The version a language reports is the one its image was built with.
+	for _, l := range s.cfg.Languages {
+		if v, ok := versions[l.Image]; ok {
+			l.Version = v
+		}
 	}
 	if err := engine.CheckRuntimes(ctx); err != nil {
 		return err
@@ -315,8 +329,12 @@ func (s *server) openEngine(ctx context.Context) error {
 // startPools starts a pool per language and the metrics that watch them.
 func (s *server) startPools(m *metrics.Metrics) {
 	targets := map[string]int{}
+	limits := map[string]pool.Limits{}
 	for name, l := range s.cfg.Languages {
-		targets[name] = l.PoolSize
+		targets[name] = l.MinWarm
+		if l.MaxWarm > l.MinWarm {
+			limits[name] = pool.Limits{Min: l.MinWarm, Max: l.MaxWarm}
+		}
 	}
 	s.pools = pool.NewManager(s.engine, targets, s.cfg.Pool.StartParallel, pool.Options{
 		Unpaused:  s.cfg.Pool.Unpaused,
@@ -324,6 +342,12 @@ func (s *server) startPools(m *metrics.Metrics) {
 		Observer:  m,
 		Logger:    s.log,
 	})
+	if len(limits) > 0 {
+		ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+		s.pools.FollowDemand(limits, pool.DemandOptions{
+			Budget: s.cfg.Pool.MaxWarm, Interval: ms(s.cfg.Pool.DemandIntervalMs), IdleAfter: ms(s.cfg.Pool.ShrinkAfterMs),
+		})
+	}
 	statuses := make([]string, len(runner.Statuses))
 	for i, st := range runner.Statuses {
 		statuses[i] = string(st)

@@ -140,22 +140,33 @@ func (d *Docker) Ping(ctx context.Context) error {
 	return err
 }
 
-// CheckImages reports the configured images that the engine does not have.
-func (d *Docker) CheckImages(ctx context.Context) error {
+// LabelVersion is the image label holding the toolchain's version, recorded by images/build.sh
+// from the toolchain's own --version.
+const LabelVersion = "codeexec.version"
+
+// CheckImages reports the configured images that the engine does not have, and returns the
+// version each image says it holds (its LabelVersion label; images without one are absent).
+func (d *Docker) CheckImages(ctx context.Context) (map[string]string, error) {
 	var missing []string
+	versions := map[string]string{}
 	for _, l := range d.langs {
-		if _, err := d.cli.ImageInspect(ctx, l.Image); err != nil {
+		img, err := d.cli.ImageInspect(ctx, l.Image)
+		if err != nil {
 			if client.IsErrNotFound(err) {
 				missing = append(missing, l.Image)
 				continue
 			}
-			return fmt.Errorf("inspecting image %s: %w", l.Image, err)
+			return nil, fmt.Errorf("inspecting image %s: %w", l.Image, err)
+		}
+		if img.Config != nil && img.Config.Labels[LabelVersion] != "" {
+			versions[l.Image] = img.Config.Labels[LabelVersion]
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("images missing: %s: run `make images`", strings.Join(missing, ", "))
+		sort.Strings(missing)
+		return nil, fmt.Errorf("images missing: %s: run `make images`", strings.Join(slices.Compact(missing), ", "))
 	}
-	return nil
+	return versions, nil
 }
 
 // CheckRuntimes reports the runtimes the languages use that the engine has not registered.

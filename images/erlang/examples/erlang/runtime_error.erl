@@ -1,0 +1,4 @@
+-module(main).
+-export([main/1]).
+
+main(_) -> erlang:error(boom).

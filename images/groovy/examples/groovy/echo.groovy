@@ -1,0 +1,1 @@
+println System.in.newReader().readLine()

@@ -1,0 +1,2 @@
+line = fgetl(stdin);
+disp(line)

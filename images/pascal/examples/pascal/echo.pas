@@ -1,0 +1,6 @@
+program Echo;
+var line: string;
+begin
+  readln(line);
+  writeln(line);
+end.

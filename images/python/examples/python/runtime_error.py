@@ -1,0 +1,3 @@
+import sys
+print("about to fail", file=sys.stderr)
+sys.exit(3)

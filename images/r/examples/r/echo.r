@@ -1,0 +1,1 @@
+cat(readLines(file("stdin"), n = 1), "\n", sep = "")
