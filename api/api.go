@@ -17,6 +17,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/codeexec/codeexec/api/httpjson"
+	"github.com/codeexec/codeexec/api/judge0"
 	"github.com/codeexec/codeexec/api/piston"
 	"github.com/codeexec/codeexec/config"
 	"github.com/codeexec/codeexec/execlog"
@@ -64,7 +65,11 @@ type Deps struct {
 	Metrics Metrics
 	// ExecLog serves the execution log endpoints; nil answers them 404.
 	ExecLog ExecutionLog
-	Log     *slog.Logger
+	// Submissions holds Judge0's tokens; nil leaves the Judge0 API out. Callbacks sends their
+	// callbacks.
+	Submissions judge0.Store
+	Callbacks   judge0.Callbacks
+	Log         *slog.Logger
 }
 
 // Server holds what the handlers need.
@@ -79,6 +84,7 @@ type Server struct {
 	// limiter is the per-client rate limit of the execute endpoints; nil when off.
 	limiter *clientLimiter
 	piston  *piston.Dialect
+	judge0  *judge0.Dialect // nil when off
 }
 
 // New makes the API server.
@@ -88,6 +94,9 @@ func New(cfg *config.Config, d Deps) *Server {
 		s.limiter = newClientLimiter(rl.PerSecond, max(rl.Burst, 1))
 	}
 	s.piston = piston.New(cfg, core{s})
+	if d.Submissions != nil && cfg.Judge0.Prefix != "off" {
+		s.judge0 = judge0.New(context.Background(), cfg, core{s}, d.Submissions, d.Callbacks, d.Log)
+	}
 	return s
 }
 
@@ -127,6 +136,9 @@ func (s *Server) Handler() http.Handler {
 	route(http.MethodPost, "/api/v2/execute", true, s.executeV2)
 	route(http.MethodPost, "/api/v1/batch", true, s.batch)
 	s.piston.Routes(route)
+	if s.judge0 != nil {
+		s.judge0.Routes(route)
+	}
 	route(http.MethodGet, "/api/v1/languages", false, s.languages)
 	route(http.MethodGet, "/api/v1/executions", false, s.listExecutions)
 	route(http.MethodGet, "/api/v1/executions/:jobId", false, s.getExecution)

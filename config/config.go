@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -23,7 +25,27 @@ type Config struct {
 	Pool      Pool                 `yaml:"pool"`
 	Judge     Judge                `yaml:"judge"`
 	ExecLog   ExecLog              `yaml:"execlog"`
+	Queue     Queue                `yaml:"queue"`
+	Judge0    Judge0               `yaml:"judge0"`
 	Languages map[string]*Language `yaml:"languages"`
+}
+
+// Queue configures the async submissions (Judge0's tokens): how many may wait, how long a
+// result is kept, and where their callbacks may go.
+type Queue struct {
+	MaxPending int `yaml:"maxPending"` // submissions waiting to run; past it, Judge0's 503 "queue is full"
+	// ResultTTL is how long a finished submission's result is kept (a Go duration, "24h").
+	ResultTTL time.Duration `yaml:"resultTTL"`
+	// CallbackAllow lists the hosts (names, exact) and networks (CIDRs) that callbacks may go to.
+	// Empty: callbacks are off. An anonymous caller must not turn the server into a proxy into
+	// its own network (Judge0's CVE-2024-29021 was such an SSRF).
+	CallbackAllow []string `yaml:"callbackAllow"`
+}
+
+// Judge0 configures the Judge0 CE dialect (api/judge0); language ids are per language
+// (judge0Ids).
+type Judge0 struct {
+	Prefix string `yaml:"prefix"` // path prefix of its routes (default /judge0; "off" turns them off)
 }
 
 // ExecLog configures the execution log (requests with saveMetric). Parse fills its defaults
@@ -106,6 +128,12 @@ type Language struct {
 	// MemoryErrors are stderr fragments by which a runtime says it ran out of its own heap
 	// (Java's OutOfMemoryError, node's heap limit); they count as memory_limit_exceeded.
 	MemoryErrors []string `yaml:"memoryErrors"`
+	// Judge0IDs are the Judge0 CE language ids a Judge0 client may send for this language: the
+	// first is 1.13.1's (listed as the language's own), the others newer releases' (1.14's).
+	Judge0IDs []int `yaml:"judge0Ids"`
+	// Judge0Name is the language's name in Judge0's listing; {version} is its version
+	// (default: "<name> ({version})").
+	Judge0Name string `yaml:"judge0Name"`
 
 	MemoryMB         int64   `yaml:"memoryMb"`    // default memory (= memory+swap) of a run
 	MaxMemoryMB      int64   `yaml:"maxMemoryMb"` // most a request may ask for
@@ -166,6 +194,9 @@ func Parse(b []byte) (*Config, error) {
 	if c.Server.RateLimit.PerSecond < 0 || c.Server.RateLimit.Burst < 0 {
 		return nil, errors.New("config: server.rateLimit: perSecond and burst must not be negative (perSecond 0 turns the limit off)")
 	}
+	if err := c.checkJudge0(); err != nil {
+		return nil, err
+	}
 	seen := map[string]string{}
 	for _, name := range c.LanguageNames() {
 		l := c.Languages[name]
@@ -181,6 +212,43 @@ func Parse(b []byte) (*Config, error) {
 		}
 	}
 	return c, nil
+}
+
+// checkJudge0 validates the Judge0 settings: a language id names one language.
+func (c *Config) checkJudge0() error {
+	if c.Queue.MaxPending < 0 || c.Queue.ResultTTL < 0 {
+		return errors.New("config: queue: maxPending and resultTTL must not be negative")
+	}
+	if p := c.Judge0.Prefix; p != "off" && (!strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/")) {
+		return fmt.Errorf("config: judge0.prefix %q: a path such as /judge0 (no trailing '/'), or off", p)
+	}
+	ids := map[int]string{}
+	for _, name := range c.LanguageNames() {
+		l := c.Languages[name]
+		if l == nil {
+			continue
+		}
+		for _, id := range l.Judge0IDs {
+			if other, dup := ids[id]; dup {
+				return fmt.Errorf("config: judge0Ids: %d is given to %s and %s", id, other, name)
+			}
+			if id <= 0 {
+				return fmt.Errorf("config: language %s: judge0Ids must be positive", name)
+			}
+			ids[id] = name
+		}
+	}
+	return nil
+}
+
+// Judge0Language finds the language a Judge0 language id names.
+func (c *Config) Judge0Language(id int) (*Language, bool) {
+	for _, l := range c.Languages {
+		if slices.Contains(l.Judge0IDs, id) {
+			return l, true
+		}
+	}
+	return nil, false
 }
 
 func (c *Config) defaults() {
@@ -236,6 +304,13 @@ func (c *Config) defaults() {
 	positive(&c.ExecLog.BatchSize, DefaultExecLogBatchSize)
 	positive(&c.ExecLog.MaxTextBytes, 64<<10)
 	positive(&c.ExecLog.StatsMaxRecords, 10000)
+	def(&c.Queue.MaxPending, 1000)
+	if c.Queue.ResultTTL == 0 {
+		c.Queue.ResultTTL = 24 * time.Hour
+	}
+	if c.Judge0.Prefix == "" {
+		c.Judge0.Prefix = "/judge0"
+	}
 	if c.ExecLog.RetentionDays == 0 {
 		c.ExecLog.RetentionDays = 30
 	}

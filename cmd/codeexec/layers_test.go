@@ -11,11 +11,12 @@ import (
 // layers orders the packages from the bottom: a package may import ours only from a lower layer,
 // so data flows api → runner → pool → engine and back, and no package reaches above itself.
 var layers = [][]string{
-	{"agentproto", "config", "metrics", "api/httpjson"},
+	{"agentproto", "config", "metrics", "api/httpjson", "callback"},
 	{"agent", "pool"},
 	{"pool/docker", "runner"},
 	{"execlog"},
-	{"api/piston"},
+	{"api/piston", "api/judge0"},
+	{"localqueue"},
 	{"api"},
 	{"cmd/codeexec", "cmd/codeexec-agent"},
 }

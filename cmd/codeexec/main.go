@@ -15,8 +15,10 @@ import (
 	"time"
 
 	"github.com/codeexec/codeexec/api"
+	"github.com/codeexec/codeexec/callback"
 	"github.com/codeexec/codeexec/config"
 	"github.com/codeexec/codeexec/execlog"
+	"github.com/codeexec/codeexec/localqueue"
 	"github.com/codeexec/codeexec/metrics"
 	"github.com/codeexec/codeexec/pool"
 	"github.com/codeexec/codeexec/pool/docker"
@@ -102,6 +104,8 @@ type server struct {
 	engine    *docker.Docker
 	pools     *pool.Manager
 	stopLeaks context.CancelFunc
+	// submissions are Judge0's tokens, run in this process.
+	submissions *localqueue.Queue
 	http      *http.Server
 	serving   bool
 }
@@ -138,7 +142,14 @@ func (s *server) open(ctx context.Context) error {
 	s.startPools(m)
 	obs := &observer{metrics: m, xlog: s.xlog, log: s.log}
 	exec := runner.New(s.cfg.Server, s.pools, obs, s.log)
-	srv := api.New(s.cfg, api.Deps{Exec: exec, Pools: s.pools, Engine: s.engine, Metrics: m, ExecLog: s.xlog, Log: s.log})
+	callbacks, err := callback.New(s.cfg.Queue.CallbackAllow)
+	if err != nil {
+		return err
+	}
+	// Judge0's tokens: this process runs them (there is no shared job queue).
+	s.submissions = localqueue.New(exec, s.cfg.Server.MaxConcurrent, s.cfg.Queue.MaxPending, s.cfg.Queue.ResultTTL, s.log)
+	srv := api.New(s.cfg, api.Deps{Exec: exec, Pools: s.pools, Engine: s.engine, Metrics: m, ExecLog: s.xlog,
+		Submissions: s.submissions, Callbacks: callbacks, Log: s.log})
 	s.http = &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -242,6 +253,10 @@ func (s *server) shutdown() {
 	}
 	if s.stopLeaks != nil {
 		s.stopLeaks()
+	}
+	if s.submissions != nil {
+		// They live in this process only: those still running end here.
+		s.submissions.Close()
 	}
 	if s.xlog != nil {
 		// Every execution has been handed to the log; write what is still buffered.
