@@ -91,7 +91,7 @@ func (s *Sender) Check(ctx context.Context, raw string) error {
 	}
 	for _, ip := range addrs {
 		if !s.allowedIP(ip) {
-			return fmt.Errorf("host %s is not in the server's callback allow-list (it resolves to %s)", host, ip)
+			return fmt.Errorf("host %s is not in the server's callback allow-list (it resolves to %s)", host, ip.Unmap())
 		}
 	}
 	return nil

@@ -223,14 +223,19 @@ func (q *Queue) expire() {
 		case <-q.ctx.Done():
 			return
 		}
-		cutoff := time.Now().Add(-q.ttl)
-		q.mu.Lock()
-		for token, e := range q.entries {
-			if e.sub.State == judge0.Done && e.sub.FinishedAt.Before(cutoff) {
-				delete(q.entries, token)
-			}
+		q.dropExpired(time.Now())
+	}
+}
+
+// dropExpired forgets the submissions that finished more than the TTL before now.
+func (q *Queue) dropExpired(now time.Time) {
+	cutoff := now.Add(-q.ttl)
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for token, e := range q.entries {
+		if e.sub.State == judge0.Done && e.sub.FinishedAt.Before(cutoff) {
+			delete(q.entries, token)
 		}
-		q.mu.Unlock()
 	}
 }
 
