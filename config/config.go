@@ -33,13 +33,25 @@ type Config struct {
 // Queue configures the async submissions (Judge0's tokens): how many may wait, how long a
 // result is kept, and where their callbacks may go.
 type Queue struct {
-	MaxPending int `yaml:"maxPending"` // submissions waiting to run; past it, Judge0's 503 "queue is full"
-	// ResultTTL is how long a finished submission's result is kept (a Go duration, "24h").
-	ResultTTL time.Duration `yaml:"resultTTL"`
+	ResultTTL  Duration `yaml:"resultTTL"`  // how long a submission's result is kept
+	MaxPending int      `yaml:"maxPending"` // submissions waiting to run; past it, Judge0's 503 "queue is full"
 	// CallbackAllow lists the hosts (names, exact) and networks (CIDRs) that callbacks may go to.
 	// Empty: callbacks are off. An anonymous caller must not turn the server into a proxy into
 	// its own network (Judge0's CVE-2024-29021 was such an SSRF).
 	CallbackAllow []string `yaml:"callbackAllow"`
+}
+
+// Duration is a time.Duration written as Go writes one ("24h", "90s").
+type Duration time.Duration
+
+// UnmarshalYAML reads "24h".
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration such as 24h or 90s", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
 }
 
 // Judge0 configures the Judge0 CE dialect (api/judge0); language ids are per language
@@ -216,8 +228,8 @@ func Parse(b []byte) (*Config, error) {
 
 // checkJudge0 validates the Judge0 settings: a language id names one language.
 func (c *Config) checkJudge0() error {
-	if c.Queue.MaxPending < 0 || c.Queue.ResultTTL < 0 {
-		return errors.New("config: queue: maxPending and resultTTL must not be negative")
+	if c.Queue.MaxPending < 0 {
+		return errors.New("config: queue.maxPending must not be negative")
 	}
 	if p := c.Judge0.Prefix; p != "off" && (!strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/")) {
 		return fmt.Errorf("config: judge0.prefix %q: a path such as /judge0 (no trailing '/'), or off", p)
@@ -304,10 +316,10 @@ func (c *Config) defaults() {
 	positive(&c.ExecLog.BatchSize, DefaultExecLogBatchSize)
 	positive(&c.ExecLog.MaxTextBytes, 64<<10)
 	positive(&c.ExecLog.StatsMaxRecords, 10000)
-	def(&c.Queue.MaxPending, 1000)
-	if c.Queue.ResultTTL == 0 {
-		c.Queue.ResultTTL = 24 * time.Hour
+	if c.Queue.ResultTTL <= 0 {
+		c.Queue.ResultTTL = Duration(24 * time.Hour)
 	}
+	def(&c.Queue.MaxPending, 10000)
 	if c.Judge0.Prefix == "" {
 		c.Judge0.Prefix = "/judge0"
 	}

@@ -8,11 +8,10 @@ package localqueue
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/codeexec/codeexec/api/judge0"
 	"github.com/codeexec/codeexec/runner"
@@ -76,14 +75,17 @@ func (q *Queue) Close() {
 	q.wg.Wait()
 }
 
-// Submit queues a plan with meta; the token names it from now on.
+// Submit queues a plan with meta; its token is the plan's job id (as in the execution log).
 func (q *Queue) Submit(_ context.Context, p *runner.Plan, meta []byte) (string, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if len(q.pending) >= q.maxPending {
 		return "", judge0.ErrQueueFull
 	}
-	token := uuid.NewString()
+	token := p.JobID
+	if _, dup := q.entries[token]; dup || token == "" {
+		return "", fmt.Errorf("localqueue: plan %q submitted twice", token)
+	}
 	e := &entry{token: token, sub: judge0.Record{State: judge0.Queued, Meta: meta}, plan: p, done: make(chan struct{})}
 	q.entries[token] = e
 	q.pending = append(q.pending, e)

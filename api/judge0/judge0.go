@@ -393,7 +393,7 @@ func (d *Dialect) batchShow(w http.ResponseWriter, r *http.Request) {
 // block: a PUT of the default fields, base64-encoded, up to three tries of five seconds. It is
 // sent by the API process that took the submission.
 func (d *Dialect) notify(token, url string) {
-	until := time.Now().Add(d.cfg.Queue.ResultTTL)
+	until := time.Now().Add(time.Duration(d.cfg.Queue.ResultTTL))
 	for time.Now().Before(until) {
 		rec, err := d.store.Wait(d.notifying, token, time.Minute)
 		if err != nil || d.notifying.Err() != nil {

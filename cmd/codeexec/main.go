@@ -104,10 +104,11 @@ type server struct {
 	engine    *docker.Docker
 	pools     *pool.Manager
 	stopLeaks context.CancelFunc
-	// submissions are Judge0's tokens, run in this process.
-	submissions *localqueue.Queue
 	http      *http.Server
 	serving   bool
+
+	// submissions are Judge0's tokens, run in this process.
+	submissions *localqueue.Queue
 }
 
 // open binds the port, opens the execution log, checks the engine and starts the pools.
@@ -147,7 +148,7 @@ func (s *server) open(ctx context.Context) error {
 		return err
 	}
 	// Judge0's tokens: this process runs them (there is no shared job queue).
-	s.submissions = localqueue.New(exec, s.cfg.Server.MaxConcurrent, s.cfg.Queue.MaxPending, s.cfg.Queue.ResultTTL, s.log)
+	s.submissions = localqueue.New(exec, s.cfg.Server.MaxConcurrent, s.cfg.Queue.MaxPending, time.Duration(s.cfg.Queue.ResultTTL), s.log)
 	srv := api.New(s.cfg, api.Deps{Exec: exec, Pools: s.pools, Engine: s.engine, Metrics: m, ExecLog: s.xlog,
 		Submissions: s.submissions, Callbacks: callbacks, Log: s.log})
 	s.http = &http.Server{
