@@ -28,9 +28,9 @@ func TestJudge0Settings(t *testing.T) {
 	}
 	bad := map[string]string{
 		lang + "  go: {image: go, source: main.go, run: [x], judge0Ids: [72]}\n": "72 is given to",
-		"judge0: {prefix: judge0}\n" + lang:                                       "judge0.prefix",
-		"judge0: {prefix: /judge0/}\n" + lang:                                     "judge0.prefix",
-		"queue: {resultTTL: soon}\n" + lang:                                       "not a duration",
+		"judge0: {prefix: judge0}\n" + lang:                                      "judge0.prefix",
+		"judge0: {prefix: /judge0/}\n" + lang:                                    "judge0.prefix",
+		"queue: {resultTTL: soon}\n" + lang:                                      "not a duration",
 	}
 	for doc, want := range bad {
 		if _, err := Parse([]byte(doc)); err == nil || !strings.Contains(err.Error(), want) {
