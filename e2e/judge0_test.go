@@ -481,7 +481,8 @@ func testJudge0Client(t *testing.T, s *Server) {
 		t.Errorf("batch create: %v", out.BatchCreated)
 	}
 	if len(out.BatchShown) != 2 || out.BatchShown[0]["stdout"] != "hello from Python\n" || out.BatchShown[0]["status_id"] != 3.0 ||
-		out.BatchShown[1]["status_id"] != 11.0 || out.BatchShown[1]["exit_code"] != 3.0 {
+		out.BatchShown[1]["status_id"] != 11.0 || out.BatchShown[1]["exit_code"] != 3.0 ||
+		out.BatchShown[0]["created"] != true || out.BatchShown[0]["finished"] != true {
 		t.Errorf("batch get: %v", out.BatchShown)
 	}
 	if out.NoLanguage.Status != 422 || out.NoLanguage.JSON["language_id"] == nil {

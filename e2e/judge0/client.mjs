@@ -66,11 +66,16 @@ out.batchCreated = batch;
 const tokens = batch.json.filter((x) => x.token).map((x) => x.token).join(",");
 let shown;
 for (let i = 0; i < 600; i++) {
-  shown = await call("GET", `/submissions/batch?tokens=${tokens}&base64_encoded=true&fields=token,stdout,status_id,language_id,exit_code`);
+  shown = await call("GET", `/submissions/batch?tokens=${tokens}&base64_encoded=true&fields=*`);
   if (shown.json.submissions.every((s) => s.status_id > 2)) break;
   await sleep(100);
 }
-out.batchShown = shown.json.submissions.map((s) => ({ ...s, stdout: unb64(s.stdout) }));
+out.batchShown = shown.json.submissions.map((s) => ({
+  token: s.token, status_id: s.status_id, exit_code: s.exit_code, stdout: unb64(s.stdout),
+  // The timestamps as a client parses them (the Python SDK: %Y-%m-%dT%H:%M:%S.%fZ).
+  created: /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(s.created_at),
+  finished: /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(s.finished_at),
+}));
 
 // Errors as the documentation shows them.
 out.noLanguage = await call("POST", "/submissions", { source_code: "print(1)" });
