@@ -80,13 +80,27 @@ func TestInputOfABatchJobIsDropped(t *testing.T) {
 
 func TestSignal(t *testing.T) {
 	for _, sig := range []string{"SIGINT", "SIGTERM", "SIGKILL", "SIGUSR1"} {
-		// Not interactive: signals still act.
-		sess := startJob(t, &agentproto.Job{Runs: []agentproto.Step{run(sh("echo ready; sleep 30")...)}})
+		// Not interactive: signals still act. The program says it is ready itself: a shell run
+		// with -c catches SIGINT and acts on it only once its foreground command ends, so a
+		// signal that came between its echo and its fork would wait for the whole sleep.
+		sess := startJob(t, &agentproto.Job{Runs: []agentproto.Step{run("perl", "-e", `$| = 1; print "ready\n"; sleep 30`)}})
 		evs := sess.until(isOutput("ready\n"))
 		sess.send(agentproto.KindSignal, sig)
 		steps, _ := parse(t, append(evs, sess.rest()...))
 		if r := steps[0].res; r.Outcome != agentproto.Exited || r.Signal != sig || r.ExitCode <= 128 {
 			t.Errorf("%s: result %+v", sig, r)
+		}
+	}
+}
+
+// The host validates signals against agentproto.Signals; the agent must deliver each of them.
+func TestHostSignalsAreTheProtocols(t *testing.T) {
+	if len(hostSignals) != len(agentproto.Signals) {
+		t.Errorf("agent knows %d signals, the protocol lists %d", len(hostSignals), len(agentproto.Signals))
+	}
+	for _, s := range agentproto.Signals {
+		if _, ok := hostSignals[s]; !ok {
+			t.Errorf("the protocol lists %s; the agent does not deliver it", s)
 		}
 	}
 }

@@ -43,8 +43,12 @@ const (
 	KindJob      Kind = 'J' // JSON Job
 	KindStdin    Kind = 'i' // raw bytes for the running step's stdin (interactive jobs)
 	KindStdinEOF Kind = 'z' // no payload: close the running step's stdin
-	KindSignal   Kind = 'k' // a signal name (SIGINT, SIGTERM, SIGKILL, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2) for the running step
+	KindSignal   Kind = 'k' // one of Signals, for the running step
 )
+
+// Signals are the names a KindSignal frame may carry: those a user sends from a terminal or with
+// kill (stopping signals are left out: a stopped step would only wait for its time limit).
+var Signals = []string{"SIGINT", "SIGTERM", "SIGKILL", "SIGQUIT", "SIGHUP", "SIGUSR1", "SIGUSR2"}
 
 func (k Kind) String() string {
 	switch k {

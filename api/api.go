@@ -18,10 +18,12 @@ import (
 
 	"github.com/codeexec/codeexec/api/httpjson"
 	"github.com/codeexec/codeexec/api/judge0"
+	"github.com/codeexec/codeexec/api/live"
 	"github.com/codeexec/codeexec/api/piston"
 	"github.com/codeexec/codeexec/config"
 	"github.com/codeexec/codeexec/execlog"
 	"github.com/codeexec/codeexec/pool"
+	"github.com/codeexec/codeexec/queue"
 	"github.com/codeexec/codeexec/runner"
 )
 
@@ -42,8 +44,9 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
-// Metrics records requests and serves the metrics; *metrics.Metrics is one.
+// Metrics records requests and live sessions and serves the metrics; *metrics.Metrics is one.
 type Metrics interface {
+	live.Metrics
 	ObserveHTTP(route string, code int, took time.Duration)
 	Rejected(reason string)
 	Handler() http.Handler
@@ -59,17 +62,19 @@ type ExecutionLog interface {
 
 // Deps are what the server serves from.
 type Deps struct {
-	Exec    Executor
+	Exec Executor
+	// Pools and Engine are nil in a process without an engine (role api).
 	Pools   Pools
 	Engine  Pinger
 	Metrics Metrics
+	// Subs serves the asynchronous submissions, ours and Judge0's tokens; nil answers them 404
+	// and leaves the Judge0 API out.
+	Subs Submissions
+	// RateLimit, when set, is the per-client limit shared with other api processes.
+	RateLimit SharedLimiter
 	// ExecLog serves the execution log endpoints; nil answers them 404.
 	ExecLog ExecutionLog
-	// Submissions holds Judge0's tokens; nil leaves the Judge0 API out. Callbacks sends their
-	// callbacks.
-	Submissions judge0.Store
-	Callbacks   judge0.Callbacks
-	Log         *slog.Logger
+	Log     *slog.Logger
 }
 
 // Server holds what the handlers need.
@@ -80,41 +85,70 @@ type Server struct {
 	engine  Pinger
 	metrics Metrics
 	execLog ExecutionLog
+	subs    Submissions
 	log     *slog.Logger
 	// limiter is the per-client rate limit of the execute endpoints; nil when off.
 	limiter *clientLimiter
+	shared  SharedLimiter
 	piston  *piston.Dialect
 	judge0  *judge0.Dialect // nil when off
+	live    *live.Server
 }
 
 // New makes the API server.
 func New(cfg *config.Config, d Deps) *Server {
-	s := &Server{cfg: cfg, exec: d.Exec, pools: d.Pools, engine: d.Engine, metrics: d.Metrics, execLog: d.ExecLog, log: d.Log}
+	s := &Server{cfg: cfg, exec: d.Exec, pools: d.Pools, engine: d.Engine, metrics: d.Metrics, execLog: d.ExecLog, subs: d.Subs, shared: d.RateLimit, log: d.Log}
 	if rl := cfg.Server.RateLimit; rl.PerSecond > 0 {
 		s.limiter = newClientLimiter(rl.PerSecond, max(rl.Burst, 1))
 	}
 	s.piston = piston.New(cfg, core{s})
-	if d.Submissions != nil && cfg.Judge0.Prefix != "off" {
-		s.judge0 = judge0.New(context.Background(), cfg, core{s}, d.Submissions, d.Callbacks, d.Log)
+	if d.Subs != nil && cfg.Judge0.Prefix != "off" {
+		s.judge0 = judge0.New(cfg, core{s}, d.Subs, d.Log)
 	}
+	s.live = live.New(cfg, core{s}, s.piston, d.Metrics, writeError)
 	return s
 }
 
+// CloseSessions ends the live WebSocket sessions, which the HTTP server's shutdown does not wait
+// for: their runs stop, so their containers go with the pools.
+func (s *Server) CloseSessions() { s.live.Shutdown() }
+
 // execute is the one execution path of every dialect: plan the request against the config,
-// then run it.
+// charge its runs to the client's rate limit, then run it.
 func (s *Server) execute(ctx context.Context, req *runner.Request, sink runner.Sink) (*runner.Result, error) {
 	p, err := runner.NewPlan(s.cfg, req)
 	if err != nil {
 		return nil, err
 	}
+	if err := s.chargeRuns(ctx, len(p.Job.Runs)); err != nil {
+		return nil, err
+	}
 	return s.exec.Execute(ctx, p, sink)
 }
 
-// core is the server's execution path and error mapping as the other dialects' packages see it.
+// core is the server's execution path, converters and error mapping as the other dialects' and
+// transports' packages see them.
 type core struct{ s *Server }
 
 func (c core) Execute(ctx context.Context, req *runner.Request, sink runner.Sink) (*runner.Result, error) {
 	return c.s.execute(ctx, req, sink)
+}
+
+func (c core) Plan(req *runner.Request) (*runner.Plan, error) { return runner.NewPlan(c.s.cfg, req) }
+
+func (c core) Run(ctx context.Context, p *runner.Plan, sink runner.Sink) (*runner.Result, error) {
+	return c.s.exec.Execute(ctx, p, sink)
+}
+
+func (c core) Request(b []byte) (*runner.Request, error) { return requestFromV2(b) }
+
+func (c core) Answer(res *runner.Result) any {
+	return answerJSON{Type: "result", Succeeded: true, Result: toResult(res)}
+}
+
+func (c core) Problem(r *http.Request, err error) (int, string) {
+	code, msg, _ := c.s.problem(r, err)
+	return code, msg
 }
 
 func (c core) Fail(w http.ResponseWriter, r *http.Request, err error, writeErr httpjson.ErrorWriter) {
@@ -135,14 +169,31 @@ func (s *Server) Handler() http.Handler {
 	// Shared by the native v2 API and Piston's: executeV2 tells them apart by the body.
 	route(http.MethodPost, "/api/v2/execute", true, s.executeV2)
 	route(http.MethodPost, "/api/v1/batch", true, s.batch)
+	if s.subs != nil {
+		route(http.MethodPost, "/api/v1/submissions", true, s.submit)
+		route(http.MethodGet, "/api/v1/submissions/:token", false, s.getSubmission)
+	}
 	s.piston.Routes(route)
 	if s.judge0 != nil {
 		s.judge0.Routes(route)
 	}
+	s.live.Routes(route)
 	route(http.MethodGet, "/api/v1/languages", false, s.languages)
 	route(http.MethodGet, "/api/v1/executions", false, s.listExecutions)
 	route(http.MethodGet, "/api/v1/executions/:jobId", false, s.getExecution)
 	route(http.MethodGet, "/api/v1/stats", false, s.stats)
+	s.probes(route, r)
+	return r
+}
+
+// ProbesHandler serves only /health, /ready and /metrics: what a worker process answers.
+func (s *Server) ProbesHandler() http.Handler {
+	r := httprouter.New()
+	s.probes(func(method, path string, _ bool, h http.HandlerFunc) { r.Handler(method, path, s.observe(path, h)) }, r)
+	return r
+}
+
+func (s *Server) probes(route func(method, path string, limited bool, h http.HandlerFunc), r *httprouter.Router) {
 	route(http.MethodGet, "/health", false, s.health)
 	route(http.MethodGet, "/ready", false, s.ready)
 	r.Handler(http.MethodGet, "/metrics", s.metrics.Handler())
@@ -156,7 +207,6 @@ func (s *Server) Handler() http.Handler {
 		s.log.Error("panic in handler", "path", req.URL.Path, "panic", v)
 		writeError(w, http.StatusInternalServerError, "internal error")
 	}
-	return r
 }
 
 type statusRecorder struct {
@@ -168,6 +218,10 @@ func (r *statusRecorder) WriteHeader(code int) {
 	r.code = code
 	r.ResponseWriter.WriteHeader(code)
 }
+
+// Unwrap lets http.ResponseController and the WebSocket upgrade reach the connection's writer
+// (to flush an event stream, to hijack the connection).
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 func (s *Server) observe(route string, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -247,6 +301,8 @@ func errorStatus(err error) (code int, msg, retryAfter string) {
 		return http.StatusBadRequest, input.Msg, ""
 	case errors.As(err, &limited):
 		return http.StatusTooManyRequests, limited.Error(), strconv.Itoa(retrySeconds(limited.RetryAfter))
+	case errors.Is(err, live.ErrTooManySessions):
+		return http.StatusTooManyRequests, live.ErrTooManySessions.Error(), "1"
 	case errors.Is(err, runner.ErrOverloaded):
 		return http.StatusTooManyRequests, runner.ErrOverloaded.Error(), "1"
 	case errors.Is(err, runner.ErrUnavailable):
@@ -255,6 +311,12 @@ func errorStatus(err error) (code int, msg, retryAfter string) {
 		return http.StatusNotFound, err.Error(), ""
 	case errors.Is(err, execlog.ErrUnavailable):
 		return http.StatusServiceUnavailable, execlog.ErrUnavailable.Error(), "5"
+	case errors.Is(err, queue.ErrFull):
+		return http.StatusTooManyRequests, queue.ErrFull.Error(), "1"
+	case errors.Is(err, queue.ErrUnavailable):
+		return http.StatusServiceUnavailable, queue.ErrUnavailable.Error(), "2"
+	case errors.Is(err, queue.ErrNotFound):
+		return http.StatusNotFound, queue.ErrNotFound.Error(), ""
 	}
 	return http.StatusInternalServerError, "internal error", ""
 }
@@ -275,8 +337,10 @@ type languageJSON struct {
 
 func (s *Server) languages(w http.ResponseWriter, r *http.Request) {
 	pools := map[string]pool.Stats{}
-	for _, st := range s.pools.Stats() {
-		pools[st.Lang] = st
+	if s.pools != nil {
+		for _, st := range s.pools.Stats() {
+			pools[st.Lang] = st
+		}
 	}
 	out := []languageJSON{}
 	for _, name := range s.cfg.LanguageNames() {
@@ -299,16 +363,26 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	httpjson.Write(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// ready is 200 only when the engine answers and every pool has a warm container.
+// ready is 200 only when the engine answers, every pool has a warm container and the job
+// queue answers (each where this process has one).
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	var problems []string
-	if err := s.engine.Ping(ctx); err != nil {
-		problems = append(problems, "docker engine: "+err.Error())
+	if s.engine != nil {
+		if err := s.engine.Ping(ctx); err != nil {
+			problems = append(problems, "docker engine: "+err.Error())
+		}
 	}
-	if err := s.pools.AllReady(); err != nil {
-		problems = append(problems, strings.Split(err.Error(), "\n")...)
+	if s.pools != nil {
+		if err := s.pools.AllReady(); err != nil {
+			problems = append(problems, strings.Split(err.Error(), "\n")...)
+		}
+	}
+	if s.subs != nil {
+		if err := s.subs.Ready(ctx); err != nil {
+			problems = append(problems, err.Error())
+		}
 	}
 	if len(problems) > 0 {
 		w.Header().Set("Retry-After", "5")

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -46,14 +47,45 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("%d submissions; the limit is %d (judge.maxBatch): split the batch", n, max))
 		return
 	}
+	// Every submission is planned first: the batch is admitted, charged and capped as a whole.
 	out := make([]batchEntry, n)
-	var g errgroup.Group
-	// No more at once than there are execution slots: the rest would only wait in the shared
-	// queue, taking places other clients' requests need.
-	g.SetLimit(s.cfg.Server.MaxConcurrent)
+	plans := make([]*runner.Plan, n)
+	var total time.Duration
+	runs := 0
 	for i, raw := range req.Submissions {
+		p, err := s.planSubmission(raw)
+		if err != nil {
+			out[i] = s.entryError(r, i, err)
+			continue
+		}
+		plans[i] = p
+		total += p.Deadline
+		runs += len(p.Job.Runs)
+	}
+	if err := runner.CheckTotalLimit(s.cfg, total); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.chargeRuns(r.Context(), runs); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	// The submissions share one output budget, and run at most the heavy share of the slots at
+	// once (they are admitted as heavy): the rest would only wait in the shared queue.
+	ctx := runner.WithBudget(r.Context(), runner.NewBudget(s.cfg.Server.MaxAnswerBytes))
+	var g errgroup.Group
+	g.SetLimit(s.cfg.Server.HeavyShare)
+	for i, p := range plans {
+		if p == nil {
+			continue
+		}
 		g.Go(func() error {
-			out[i] = s.runSubmission(r, i, raw)
+			res, err := s.exec.Execute(ctx, p, nil)
+			if err != nil {
+				out[i] = s.entryError(r, i, err)
+			} else {
+				out[i] = batchEntry{Succeeded: true, Result: toResult(res)}
+			}
 			return nil
 		})
 	}
@@ -68,29 +100,33 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request) {
 	}{true, out})
 }
 
-func (s *Server) runSubmission(r *http.Request, i int, raw json.RawMessage) batchEntry {
-	bad := func(msg string) batchEntry {
-		return batchEntry{Status: http.StatusBadRequest, ErrorMessage: fmt.Sprintf("submissions[%d]: %s", i, msg)}
-	}
+// entryError is the entry of a submission that failed: the status and message it would have
+// got on its own.
+func (s *Server) entryError(r *http.Request, i int, err error) batchEntry {
+	code, msg, _ := s.problem(r, err)
+	return batchEntry{Status: code, ErrorMessage: fmt.Sprintf("submissions[%d]: %s", i, msg)}
+}
+
+// planSubmission decodes and plans one submission of a batch.
+func (s *Server) planSubmission(raw json.RawMessage) (*runner.Plan, error) {
 	var sub submission
 	if err := httpjson.DecodeStrict(raw, &sub); err != nil {
-		return bad(err.Error())
+		return nil, &runner.InputError{Msg: err.Error()}
 	}
 	var req *runner.Request
 	switch {
 	case sub.Code != nil && sub.Files != nil:
-		return bad("give either code or files, not both")
+		return nil, &runner.InputError{Msg: "give either code or files, not both"}
 	case sub.Code != nil:
 		req = sub.withCode(*sub.Code)
 	case len(sub.Files) > 0:
 		req = sub.toRunner(filesToRunner(sub.Files))
 	default:
-		return bad("code is required (or files, with at least one {filename, code})")
+		return nil, &runner.InputError{Msg: "code is required (or files, with at least one {filename, code})"}
 	}
-	res, err := s.execute(r.Context(), req, nil)
-	if err != nil {
-		code, msg, _ := s.problem(r, err)
-		return batchEntry{Status: code, ErrorMessage: fmt.Sprintf("submissions[%d]: %s", i, msg)}
+	if req.Interactive {
+		return nil, &runner.InputError{Msg: `"interactive": true needs the WebSocket GET /api/v1/ws`}
 	}
-	return batchEntry{Succeeded: true, Result: toResult(res)}
+	req.Batch = true
+	return runner.NewPlan(s.cfg, req)
 }

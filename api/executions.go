@@ -5,6 +5,7 @@ package api
 
 import (
 	"context"
+	"crypto/subtle"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -57,9 +58,26 @@ func (s *Server) getExecution(w http.ResponseWriter, r *http.Request) {
 	}{true, rec})
 }
 
+// operator admits only the operator to the log's listing and stats: they show everyone's code
+// and output. One execution's record stays open to whoever holds its unguessable jobId.
+func (s *Server) operator(w http.ResponseWriter, r *http.Request) bool {
+	token := s.cfg.Server.AdminToken
+	if token == "" {
+		writeError(w, http.StatusForbidden, "listing executions and their stats is for the operator and is off on this server: set server.adminToken in the config and send it as Authorization: Bearer <token> (GET /api/v1/executions/{jobId} needs none)")
+		return false
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="codeexec operator"`)
+		writeError(w, http.StatusUnauthorized, "listing executions and their stats needs the operator's token (server.adminToken) as Authorization: Bearer <token>")
+		return false
+	}
+	return true
+}
+
 // listExecutions is GET /api/v1/executions?language=&status=&limit=, most recent first.
 func (s *Server) listExecutions(w http.ResponseWriter, r *http.Request) {
-	if !s.logEnabled(w) {
+	if !s.logEnabled(w) || !s.operator(w, r) {
 		return
 	}
 	q, err := s.parseListQuery(r.URL.Query())
@@ -125,7 +143,7 @@ func (s *Server) parseListQuery(v url.Values) (execlog.Query, error) {
 
 // stats is GET /api/v1/stats.
 func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
-	if !s.logEnabled(w) {
+	if !s.logEnabled(w) || !s.operator(w, r) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), logReadTimeout)

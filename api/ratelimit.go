@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"net"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/codeexec/codeexec/queue"
 )
 
 // RateLimited is the error of a request refused by the per-client rate limit; fail maps it to
@@ -67,15 +70,12 @@ func clientKey(remoteAddr string) netip.Prefix {
 	return p
 }
 
-// decision is the outcome of one request: allowed or not, and what the RateLimit-* headers say.
-type decision struct {
-	allowed    bool
-	remaining  int
-	reset      time.Duration // until the bucket is full again
-	retryAfter time.Duration // until one request is allowed (when refused)
-}
+// decision is the outcome of one request: allowed or not, and what the RateLimit-* headers say;
+// the same whether this process or the shared limit decides.
+type decision = queue.RateDecision
 
-func (l *clientLimiter) take(key netip.Prefix) decision {
+// takeN spends n tokens of key's bucket at once, or none.
+func (l *clientLimiter) takeN(key netip.Prefix, n int) decision {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -85,12 +85,12 @@ func (l *clientLimiter) take(key netip.Prefix) decision {
 		lim = rate.NewLimiter(l.perSecond, l.burst)
 		l.clients[key] = lim
 	}
-	d := decision{allowed: lim.AllowN(now, 1)}
+	d := decision{Allowed: lim.AllowN(now, n)}
 	tokens := lim.TokensAt(now)
-	d.remaining = max(0, int(math.Floor(tokens)))
-	d.reset = time.Duration((float64(l.burst) - tokens) / float64(l.perSecond) * float64(time.Second))
-	if !d.allowed {
-		d.retryAfter = time.Duration((1 - tokens) / float64(l.perSecond) * float64(time.Second))
+	d.Remaining = max(0, int(math.Floor(tokens)))
+	d.Reset = time.Duration((float64(l.burst) - tokens) / float64(l.perSecond) * float64(time.Second))
+	if !d.Allowed {
+		d.RetryAfter = time.Duration((float64(n) - tokens) / float64(l.perSecond) * float64(time.Second))
 	}
 	return d
 }
@@ -116,6 +116,24 @@ func (l *clientLimiter) size() int {
 	return len(l.clients)
 }
 
+// SharedLimiter is a per-client limit shared by several api processes; *queue.RateLimiter is one.
+type SharedLimiter interface {
+	Take(ctx context.Context, client string, n int) (queue.RateDecision, error)
+}
+
+// takeRate spends n tokens of a client at once: from the shared limit when there is one, else
+// (or while it does not answer) from this process's own.
+func (s *Server) takeRate(ctx context.Context, key netip.Prefix, n int) decision {
+	if s.shared != nil {
+		d, err := s.shared.Take(ctx, key.String(), n)
+		if err == nil {
+			return d
+		}
+		s.log.Warn("shared rate limit did not answer; this process's own limit applies", "err", err)
+	}
+	return s.limiter.takeN(key, n)
+}
+
 // rateLimited wraps a handler with the per-client limit when server.rateLimit.perSecond is set;
 // every answer carries RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset, and a refused
 // one is a 429 with Retry-After.
@@ -124,16 +142,51 @@ func (s *Server) rateLimited(h http.HandlerFunc) http.HandlerFunc {
 		return h
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		d := s.limiter.take(clientKey(r.RemoteAddr))
+		d := s.takeRate(r.Context(), clientKey(r.RemoteAddr), 1)
 		hd := w.Header()
 		hd.Set("RateLimit-Limit", strconv.Itoa(s.limiter.burst))
-		hd.Set("RateLimit-Remaining", strconv.Itoa(d.remaining))
-		hd.Set("RateLimit-Reset", strconv.Itoa(int(math.Ceil(d.reset.Seconds()))))
-		if !d.allowed {
+		hd.Set("RateLimit-Remaining", strconv.Itoa(d.Remaining))
+		hd.Set("RateLimit-Reset", strconv.Itoa(int(math.Ceil(d.Reset.Seconds()))))
+		if !d.Allowed {
 			s.metrics.Rejected("rate_limit")
-			s.fail(w, r, &RateLimited{RetryAfter: d.retryAfter})
+			s.fail(w, r, &RateLimited{RetryAfter: d.RetryAfter})
 			return
 		}
-		h(w, r)
+		h(w, r.WithContext(context.WithValue(r.Context(), chargeKey{}, &charge{key: clientKey(r.RemoteAddr), paid: 1})))
 	}
+}
+
+// charge is what one request has paid of the rate limit: a token on arrival, and one per run
+// once its runs are known (chargeRuns), up to the burst so that a big request stays possible.
+type charge struct {
+	key  netip.Prefix
+	mu   sync.Mutex
+	runs int // runs planned so far
+	paid int // tokens taken
+}
+
+type chargeKey struct{}
+
+// chargeRuns charges the request under ctx for runs more runs (judge tests, batch entries'
+// runs); nil when the rate limit is off or the tokens were had, RateLimited when not.
+func (s *Server) chargeRuns(ctx context.Context, runs int) error {
+	c, ok := ctx.Value(chargeKey{}).(*charge)
+	if !ok || s.limiter == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.runs += runs
+	owed := min(c.runs, s.limiter.burst) - c.paid
+	if owed <= 0 {
+		return nil
+	}
+	d := s.takeRate(ctx, c.key, owed)
+	if !d.Allowed {
+		c.runs -= runs
+		s.metrics.Rejected("rate_limit")
+		return &RateLimited{RetryAfter: d.RetryAfter}
+	}
+	c.paid += owed
+	return nil
 }

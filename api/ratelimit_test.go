@@ -6,11 +6,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/codeexec/codeexec/api/httpjson"
+	"github.com/codeexec/codeexec/config"
 	"github.com/codeexec/codeexec/metrics"
+	"github.com/codeexec/codeexec/runner"
 )
 
 // fakeClock is a settable clock: the limiter is tested without sleeping.
@@ -65,9 +68,9 @@ func TestClientLimiter(t *testing.T) {
 	}
 	for _, s := range steps {
 		clock.t = clock.t.Add(s.advance)
-		d := l.take(s.key)
-		if d.allowed != s.allowed || d.remaining != s.remaining || d.retryAfter.Round(time.Millisecond) != s.retryAfter {
-			t.Errorf("%s: allowed %v remaining %d retryAfter %v; want %v %d %v", s.name, d.allowed, d.remaining, d.retryAfter, s.allowed, s.remaining, s.retryAfter)
+		d := l.takeN(s.key, 1)
+		if d.Allowed != s.allowed || d.Remaining != s.remaining || d.RetryAfter.Round(time.Millisecond) != s.retryAfter {
+			t.Errorf("%s: allowed %v remaining %d retryAfter %v; want %v %d %v", s.name, d.Allowed, d.Remaining, d.RetryAfter, s.allowed, s.remaining, s.retryAfter)
 		}
 	}
 }
@@ -76,13 +79,13 @@ func TestClientLimiterForgetsFullBuckets(t *testing.T) {
 	clock := &fakeClock{t: time.Unix(1e9, 0)}
 	l := limiterAt(clock, 10, 5) // refills in 0.5 s; sweeps at most once a second
 	for i := 0; i < 100; i++ {
-		l.take(clientKey(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}).String() + ":1"))
+		l.takeN(clientKey(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}).String()+":1"), 1)
 	}
 	if l.size() != 100 {
 		t.Fatalf("%d buckets, want 100", l.size())
 	}
 	clock.t = clock.t.Add(2 * time.Second)
-	l.take(clientKey("192.0.2.1:1"))
+	l.takeN(clientKey("192.0.2.1:1"), 1)
 	if l.size() != 1 {
 		t.Errorf("%d buckets after every old one refilled, want 1", l.size())
 	}
@@ -127,5 +130,59 @@ func TestRateLimitedHandler(t *testing.T) {
 	off.rateLimited(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })(rec, httptest.NewRequest("POST", "/", nil))
 	if rec.Code != 204 || rec.Header().Get("RateLimit-Limit") != "" {
 		t.Errorf("limit off: %d %v", rec.Code, rec.Header())
+	}
+}
+
+// A request is charged a token per run (tests, batch entries' runs), at most the burst: a big
+// request stays possible, and spends the client's tokens.
+func TestRateLimitChargesPerRun(t *testing.T) {
+	cfg, err := config.Parse([]byte(`
+server:
+  rateLimit: {perSecond: 0.001, burst: 5}
+languages:
+  python: {image: python, source: main.py, run: [python3, "{entry}"]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec := &fakeExec{res: &runner.Result{Status: runner.OK}}
+	h := New(cfg, Deps{Exec: exec, Pools: fakePools{}, Engine: pinger{}, Metrics: metrics.New(), Log: slog.New(slog.DiscardHandler)}).Handler()
+	send := func(from, path, body string) int {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
+		req.RemoteAddr = from
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	tests := func(n int) string {
+		return `[` + strings.TrimSuffix(strings.Repeat(`{"stdin": ""},`, n), ",") + `]`
+	}
+	hello := `{"language": "python", "code": "1"}`
+	// Four tests, then one run: the burst of five is spent.
+	if c := send("10.0.0.1:1", "/api/v1/execute", `{"language": "python", "code": "1", "tests": `+tests(4)+`}`); c != 200 {
+		t.Fatalf("4 tests: %d", c)
+	}
+	if c := send("10.0.0.1:1", "/api/v1/execute", hello); c != 200 {
+		t.Fatalf("the fifth run: %d", c)
+	}
+	if c := send("10.0.0.1:1", "/api/v1/execute", hello); c != 429 {
+		t.Fatalf("the sixth run: %d, want 429", c)
+	}
+	// Twenty tests cost the burst, not more: allowed, and nothing is left.
+	if c := send("10.0.0.2:1", "/api/v1/execute", `{"language": "python", "code": "1", "tests": `+tests(20)+`}`); c != 200 {
+		t.Fatalf("20 tests: %d", c)
+	}
+	if c := send("10.0.0.2:1", "/api/v1/execute", hello); c != 429 {
+		t.Fatalf("after 20 tests: %d, want 429", c)
+	}
+	// A batch of three single runs costs three.
+	batch := `{"submissions": [` + strings.TrimSuffix(strings.Repeat(hello+",", 3), ",") + `]}`
+	if c := send("10.0.0.3:1", "/api/v1/batch", batch); c != 200 {
+		t.Fatalf("batch: %d", c)
+	}
+	for i, want := range []int{200, 200, 429} {
+		if c := send("10.0.0.3:1", "/api/v1/execute", hello); c != want {
+			t.Fatalf("run %d after the batch: %d, want %d", i+1, c, want)
+		}
 	}
 }

@@ -32,6 +32,8 @@ type options struct {
 	Tests              []testJSON `json:"tests"`
 	Compare            string     `json:"compare"`
 	StopOnFirstFailure bool       `json:"stopOnFirstFailure"`
+	// Interactive keeps stdin open for a live session (GET /api/v1/ws).
+	Interactive bool `json:"interactive"`
 }
 
 type requestV1 struct {
@@ -51,6 +53,7 @@ func (o *options) toRunner(files []runner.File) *runner.Request {
 		TimeLimit:        time.Duration(saturatingMul(o.TimeLimitMs, int64(time.Millisecond))),
 		MemoryLimitBytes: saturatingMul(o.MemoryLimitMb, 1<<20),
 		Compare:          o.Compare, StopOnFirstFailure: o.StopOnFirstFailure, Save: o.SaveMetric,
+		Interactive: o.Interactive,
 	}
 	for _, t := range o.Tests {
 		req.Tests = append(req.Tests, runner.Test{Stdin: []byte(t.Stdin), Expected: t.ExpectedOutput})
@@ -95,9 +98,12 @@ type stepJSON struct {
 	StdoutBase64 string        `json:"stdoutBase64,omitempty"`
 	StderrBase64 string        `json:"stderrBase64,omitempty"`
 	Truncated    bool          `json:"truncated"`
-	WallTimeMs   float64       `json:"wallTimeMs"`
-	CPUTimeMs    float64       `json:"cpuTimeMs"`
-	MemoryBytes  int64         `json:"memoryBytes"`
+	// OutputDropped: the answer's output budget (server.maxAnswerBytes) ran out before this
+	// step's output; it was judged in full but is not in the answer.
+	OutputDropped bool    `json:"outputDropped,omitempty"`
+	WallTimeMs    float64 `json:"wallTimeMs"`
+	CPUTimeMs     float64 `json:"cpuTimeMs"`
+	MemoryBytes   int64   `json:"memoryBytes"`
 }
 
 type testResultJSON struct {
@@ -132,7 +138,7 @@ type resultJSON struct {
 
 func toStep(s *runner.Step) stepJSON {
 	out := stepJSON{
-		Status: s.Status, ExitCode: s.ExitCode, Signal: s.Signal, Truncated: s.Truncated,
+		Status: s.Status, ExitCode: s.ExitCode, Signal: s.Signal, Truncated: s.Truncated, OutputDropped: s.OutputDropped,
 		WallTimeMs: runner.Millis(s.Wall), CPUTimeMs: runner.Millis(s.CPU), MemoryBytes: s.MemoryBytes,
 	}
 	out.Stdout, out.StdoutBase64 = httpjson.Text(s.Stdout)

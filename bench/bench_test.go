@@ -165,3 +165,83 @@ func TestPlanFloorDropsImageOnlyFiles(t *testing.T) {
 		t.Errorf("dropped %q", d)
 	}
 }
+
+// Issues 12 and 20 are evaluated from the baseline measured in the same run: the API p50 within
+// 10 % of the baseline's per language, p99 ≤ 1.5 × p50 at 4, 8 and 16 clients, and throughput
+// no lower than the baseline's; without a baseline they are not measurable, not met.
+func TestABTargets(t *testing.T) {
+	sp := func(clients int, tput, p50, p99 float64) SweepPoint {
+		return SweepPoint{Clients: clients, OK: 10, Throughput: tput, Latency: Dist{N: 10, P50: p50, P99: p99}}
+	}
+	r := &Report{
+		Languages: []LangResult{{Language: "python", API: Dist{N: 5, P50: 21}}, {Language: "ruby", API: Dist{N: 5, P50: 60}}},
+		Sweep:     []SweepPoint{sp(1, 40, 25, 30), sp(4, 50, 80, 110), sp(8, 50, 160, 300), sp(16, 50, 320, 400)},
+		Baseline: &Baseline{Name: "f0c3f00",
+			Languages: []BaselineLang{{Language: "python", API: Dist{N: 5, P50: 20}, RatioAPI: 21.0 / 20},
+				{Language: "ruby", API: Dist{N: 5, P50: 50}, RatioAPI: 60.0 / 50}},
+			Sweep: []SweepPoint{sp(1, 40, 25, 30), sp(4, 49, 80, 200), sp(8, 51, 150, 400), sp(16, 50, 300, 900)}},
+	}
+	r.Baseline.Compare = compareSweeps(r.Sweep, r.Baseline.Sweep)
+	want := map[string]bool{
+		"python API p50 ≤ 1.10 × the commit before's, same run":           true,
+		"ruby API p50 ≤ 1.10 × the commit before's, same run":             false,
+		"python p99 ≤ 1.5 × p50 at 4 clients":                             true,
+		"python p99 ≤ 1.5 × p50 at 8 clients":                             false,
+		"python p99 ≤ 1.5 × p50 at 16 clients":                            true,
+		"python throughput at 4 clients ≥ the commit before's, same run":  true,
+		"python throughput at 8 clients ≥ the commit before's, same run":  false,
+		"python throughput at 16 clients ≥ the commit before's, same run": true,
+	}
+	got := abTargets(r, "python")
+	if len(got) != len(want) {
+		t.Fatalf("%d targets, want %d: %+v", len(got), len(want), got)
+	}
+	for _, c := range got {
+		w, ok := want[c.Target]
+		if !ok || c.Met == nil || *c.Met != w {
+			t.Errorf("%q: met %v, want %v (known %v)", c.Target, c.Met, w, ok)
+		}
+		if (c.Issue == 12) != strings.Contains(c.Target, "API p50") || (c.Issue != 12 && c.Issue != 20) {
+			t.Errorf("%q: issue %d", c.Target, c.Issue)
+		}
+	}
+	if len(r.Baseline.Compare) != 4 || math.Abs(r.Baseline.Compare[1].ThroughputRatio-50.0/49) > 1e-9 {
+		t.Errorf("compare: %+v", r.Baseline.Compare)
+	}
+	r.Targets = got
+	md := markdown(r)
+	for _, s := range []string{"## Against f0c3f00, in the same run", "| python | 21.0 | 20.0 | **1.05** |",
+		"| 8 | 50.0 | 51.0 | **0.98** | 160 | 300 | 1.88 | 150 | 400 | 2.67 |", "| 20 | python p99 ≤ 1.5 × p50 at 8 clients |"} {
+		if !strings.Contains(md, s) {
+			t.Errorf("report.md lacks %q:\n%s", s, md)
+		}
+	}
+
+	r.Baseline = nil
+	for _, c := range abTargets(r, "python") {
+		needsNone := strings.Contains(c.Target, "1.5 × p50")
+		if needsNone && c.Met == nil {
+			t.Errorf("%q needs no baseline but was not evaluated", c.Target)
+		}
+		if !needsNone && c.Met != nil {
+			t.Errorf("%q evaluated without a baseline", c.Target)
+		}
+	}
+	if strings.Contains(markdown(r), "## Against") {
+		t.Error("an A/B section without a baseline")
+	}
+}
+
+func TestInTurnAlternates(t *testing.T) {
+	a, b := &side{name: "ours"}, &side{name: "base"}
+	ss := sides{a, nil, b}.present()
+	if got := ss.inTurn(0); got[0] != a || got[1] != b {
+		t.Errorf("round 0: %s first", got[0].name)
+	}
+	if got := ss.inTurn(1); got[0] != b || got[1] != a || ss[0] != a {
+		t.Errorf("round 1: %s first (and ours still first in the list: %v)", got[0].name, ss[0] == a)
+	}
+	if got := (sides{a}).inTurn(1); len(got) != 1 || got[0] != a {
+		t.Errorf("alone: %v", got)
+	}
+}

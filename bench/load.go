@@ -17,6 +17,7 @@ type SweepPoint struct {
 	Errors     int     `json:"errors"` // anything else: other statuses, transport errors, wrong output
 	Throughput float64 `json:"throughputPerSecond"`
 	Latency    Dist    `json:"latency"` // of the OK answers
+	P99OverP50 float64 `json:"p99OverP50"`
 	FirstError string  `json:"firstError,omitempty"`
 	// What the pool did meanwhile, from /metrics: what bounds the throughput when the pool
 	// cannot refill as fast as requests claim.
@@ -101,8 +102,10 @@ func closedLoop(ctx context.Context, api *apiClient, lang, code string, clients 
 	}
 	wg.Wait()
 	el := time.Since(start).Seconds()
-	return SweepPoint{Clients: clients, Seconds: el, Requests: t.requests, OK: len(t.lat), Rejected: t.rejected,
+	p := SweepPoint{Clients: clients, Seconds: el, Requests: t.requests, OK: len(t.lat), Rejected: t.rejected,
 		Errors: t.errors, Throughput: float64(len(t.lat)) / el, Latency: summarize(t.lat), FirstError: t.firstErr}
+	p.P99OverP50 = p99OverP50(p)
+	return p
 }
 
 // PacedResult is an open-loop run: requests start on a fixed schedule whatever the answers do,

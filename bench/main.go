@@ -33,8 +33,11 @@ type options struct {
 	pointDur, pacedDur, churnDur               time.Duration
 	sweepLang                                  string
 	sweepPool                                  int
+	liveLines, liveRounds                      int
 	timeout                                    time.Duration
 	smoke                                      bool
+	// A second server from another build (make bench-ab), measured interleaved with ours.
+	baselineServer, baselineAgent, baselineName string
 }
 
 func main() {
@@ -55,7 +58,12 @@ func main() {
 	flag.DurationVar(&o.churnDur, "churn-duration", 5*time.Second, "length of each churn point")
 	flag.StringVar(&o.sweepLang, "sweep-lang", "python", "language of the concurrency sweep")
 	flag.IntVar(&o.sweepPool, "sweep-pool", 8, "pool size of the sweep's language (others keep config.yaml's)")
+	flag.IntVar(&o.liveLines, "live-lines", 300, "live output: lines per session (one every 10 ms)")
+	flag.IntVar(&o.liveRounds, "live-rounds", 3, "live output: rounds, one session of each way (WebSocket, event stream, host pipe) per round")
 	flag.DurationVar(&o.timeout, "timeout", 40*time.Minute, "give up (and clean up) after this long")
+	flag.StringVar(&o.baselineServer, "baseline-server", "", "server binary of another build to compare with in the same run, interleaved (make bench-ab)")
+	flag.StringVar(&o.baselineAgent, "baseline-agent", "", "agent binary built from the same commit as -baseline-server")
+	flag.StringVar(&o.baselineName, "baseline-name", "baseline", "what the report calls the baseline (the commit it was built from)")
 	render := flag.String("render", "", "only rewrite report.md and chart.svg of this folder from its report.json (no measuring)")
 	flag.BoolVar(&o.smoke, "smoke", false, "a quick run that proves the tool works: 3 runs, short points, python only unless -langs")
 	flag.Parse()
@@ -83,6 +91,8 @@ func main() {
 		def("churn-parallel", func() { churnPar = "1,2" })
 		def("sweep-pool", func() { o.sweepPool = 2 })
 		def("langs", func() { langs = o.sweepLang })
+		def("live-lines", func() { o.liveLines = 50 })
+		def("live-rounds", func() { o.liveRounds = 1 })
 	}
 	var err error
 	if o.clients, err = intList(clients); err != nil {
@@ -96,6 +106,9 @@ func main() {
 	}
 	if o.instance == "" {
 		o.instance = fmt.Sprintf("bench-%d", os.Getpid())
+	}
+	if (o.baselineServer == "") != (o.baselineAgent == "") {
+		fatal(errors.New("-baseline-server and -baseline-agent go together: the agent's protocol is the server's"))
 	}
 	if o.runs < 1 {
 		fatal(errors.New("-runs must be at least 1"))
@@ -164,36 +177,31 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	defer cli.Close()
 
-	rep := &Report{Schema: 1, Started: time.Now().UTC(), Smoke: o.smoke}
+	rep := &Report{Schema: 2, Started: time.Now().UTC(), Smoke: o.smoke}
 	rep.Machine = machineInfo(ctx, cli)
 	logf("machine: %d cpus, %s, kernel %s, docker %s, runc %s, load %s", rep.Machine.CPUs, rep.Machine.Memory,
 		rep.Machine.Kernel, rep.Machine.Docker, rep.Machine.Runc, rep.Machine.LoadStart)
 
-	logf("starting the server (instance %s)", o.instance)
-	srv, err := startServer(ctx, serverOptions{binary: o.serverBin, agent: o.agentBin, config: o.config,
-		instance: o.instance, langs: o.langs, poolSize: map[string]int{o.sweepLang: o.sweepPool}})
+	ours, err := startSide(ctx, cli, o, "ours", o.serverBin, o.agentBin, o.instance)
 	if err != nil {
 		return err
 	}
-	// Whatever happens next, stop the server and prove nothing of ours is left.
-	defer func() {
-		serr := srv.stop()
-		cctx, ccancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer ccancel()
-		left, lerr := ourContainers(cctx, cli, o.instance)
-		switch {
-		case lerr != nil:
-			serr = errors.Join(serr, fmt.Errorf("listing containers after the run: %w", lerr))
-		case len(left) > 0:
-			removeOurs(cctx, cli, o.instance)
-			serr = errors.Join(serr, fmt.Errorf("%d containers were left behind (now removed): %s", len(left), strings.Join(left, ", ")))
+	// Whatever happens next, stop the servers and prove nothing of theirs is left.
+	defer func() { err = errors.Join(err, ours.close(cli)) }()
+	srv := ours.srv
+	var base *side
+	if o.baselineServer != "" {
+		// Same config copy and pool sizes, its own instance and port; started after ours is
+		// full so that the two starts do not compete.
+		base, err = startSide(ctx, cli, o, o.baselineName, o.baselineServer, o.baselineAgent, o.instance+"-base")
+		if err != nil {
+			return fmt.Errorf("baseline: %w", err)
 		}
-		if serr != nil {
-			err = errors.Join(err, serr, fmt.Errorf("server log tail:\n%s", srv.logs.tail(2000)))
-		}
-	}()
+		defer func() { err = errors.Join(err, base.close(cli)) }()
+		rep.Baseline = &Baseline{Name: o.baselineName, Server: o.baselineServer, Agent: o.baselineAgent}
+	}
+	all := sides{ours, base}.present()
 	rep.Settings = settingsOf(o, srv.cfg)
-	api := newAPIClient(srv.url)
 	cold := &coldRunner{cli: cli, instance: o.instance}
 	tmp, err := os.MkdirTemp("", "codeexec-bench-floor")
 	if err != nil {
@@ -210,19 +218,21 @@ func run(ctx context.Context, o options) (err error) {
 	if err != nil {
 		return err
 	}
-	versions, _ := srv.languages(ctx)
 	for _, name := range o.langs {
 		l := cfg.Languages[name]
-		lr := LangResult{Language: name, Image: l.Image}
-		for _, v := range versions {
-			if v.Name == name {
-				lr.Version = v.Version
-			}
+		lr := LangResult{Language: name, Image: l.Image, Version: ours.version(ctx, name)}
+		var bl *BaselineLang
+		if base != nil {
+			bl = &BaselineLang{Language: name}
+			bl.Version = base.version(ctx, name)
 		}
-		if err := measureLang(ctx, o, srv, api, cold, l, cacheDir, tmp, &lr); err != nil {
+		if err := measureLang(ctx, o, all, cold, l, cacheDir, tmp, &lr, bl); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		rep.Languages = append(rep.Languages, lr)
+		if bl != nil {
+			rep.Baseline.Languages = append(rep.Baseline.Languages, *bl)
+		}
 	}
 	after, err := srv.scrape(ctx)
 	if err != nil {
@@ -240,11 +250,19 @@ func run(ctx context.Context, o options) (err error) {
 		rep.Refill = append(rep.Refill, rf)
 	}
 
-	if err := sweep(ctx, o, srv, api, rep); err != nil {
+	logf("live output: %d rounds of %d lines", o.liveRounds, o.liveLines)
+	if rep.Live, err = measureLive(ctx, srv.url, o.liveLines, o.liveRounds); err != nil {
 		return err
 	}
 
-	if err := srv.waitFull(ctx, time.Minute); err != nil {
+	if err := sweep(ctx, o, all, rep); err != nil {
+		return err
+	}
+	if rep.Baseline != nil {
+		rep.Baseline.Compare = compareSweeps(rep.Sweep, rep.Baseline.Sweep)
+	}
+
+	if err := all.waitFull(ctx, time.Minute); err != nil {
 		return err
 	}
 	for _, kind := range []string{"engine", "pool", "pool-paused"} {
@@ -279,15 +297,20 @@ func (s *server) scrape(ctx context.Context) (scrape, error) {
 	return parseScrape(text, metricStart, metricClaim)
 }
 
-// measureLang runs hello world sequentially through the API (the pool full before each request,
-// so this is the latency of an idle server), then as a fresh container, then on the host.
-func measureLang(ctx context.Context, o options, srv *server, api *apiClient, cold *coldRunner, l *config.Language,
-	cacheDir, tmp string, lr *LangResult) error {
+// measureLang runs hello world sequentially through the API (every pool full before each request,
+// so this is the latency of an idle server), then as a fresh container, then on the host. With a
+// baseline, each round also sends the same request to the baseline's server, the two in
+// alternating order, and bl gets its numbers.
+func measureLang(ctx context.Context, o options, all sides, cold *coldRunner, l *config.Language,
+	cacheDir, tmp string, lr *LangResult, bl *BaselineLang) error {
 	code := hello[l.Name]
 	fp := planFloor(l, cacheDir)
 	lr.FloorVersion, lr.FloorDropped, lr.FloorMissing = fp.Version, fp.Dropped, fp.Missing
 	withCLI := dockerCLI()
 	what := "API, docker run via the Engine API"
+	if len(all) > 1 {
+		what = "API (ours and " + all[1].name + "'s, alternating which goes first), docker run via the Engine API"
+	}
 	if withCLI {
 		what += ", docker CLI"
 	}
@@ -301,23 +324,33 @@ func measureLang(ctx context.Context, o options, srv *server, api *apiClient, co
 	// ratios hold.
 	logf("%s: %d rounds of %s", l.Name, o.runs, what)
 	var lat, inside, refill, total, toExit, cli, floor []float64
+	var baseLat, baseInside []float64
 	for i := 0; i < o.warmups+o.runs; i++ {
 		keep := i >= o.warmups
-		if err := srv.waitFull(ctx, time.Minute); err != nil {
-			return err
-		}
-		r := api.execute(ctx, l.Name, code)
-		if !r.ok {
-			return fmt.Errorf("API run %d: %s", i+1, r.err)
-		}
-		t0 := time.Now()
-		if err := srv.waitFull(ctx, time.Minute); err != nil {
-			return err
-		}
-		if keep {
-			lat = append(lat, ms(r.took))
-			inside = append(inside, r.runMs+r.compileMs)
-			refill = append(refill, ms(time.Since(t0)))
+		for _, sd := range all.inTurn(i) {
+			// Every pool full, so neither server's refill competes with the measured request.
+			if err := all.waitFull(ctx, time.Minute); err != nil {
+				return err
+			}
+			r := sd.api.execute(ctx, l.Name, code)
+			if !r.ok {
+				return fmt.Errorf("API run %d (%s): %s", i+1, sd.name, r.err)
+			}
+			t0 := time.Now()
+			if err := sd.srv.waitFull(ctx, time.Minute); err != nil {
+				return err
+			}
+			if !keep {
+				continue
+			}
+			if sd == all[0] {
+				lat = append(lat, ms(r.took))
+				inside = append(inside, r.runMs+r.compileMs)
+				refill = append(refill, ms(time.Since(t0)))
+			} else {
+				baseLat = append(baseLat, ms(r.took))
+				baseInside = append(baseInside, r.runMs+r.compileMs)
+			}
 		}
 
 		c, err := cold.run(ctx, l, code)
@@ -365,32 +398,44 @@ func measureLang(ctx context.Context, o options, srv *server, api *apiClient, co
 		d := lr.API.P50 - lr.Floor.P50
 		lr.APIMinusFloorMs = &d
 	}
+	if bl != nil {
+		bl.API, bl.InSandbox = summarize(baseLat), summarize(baseInside)
+		bl.RatioAPI = lr.API.P50 / bl.API.P50
+	}
 	return nil
 }
 
-// sweep runs the closed-loop concurrency points, then an open-loop run at half the rate
-// reached with 8 clients (or the largest point below), for the "p99 at half that rate".
-func sweep(ctx context.Context, o options, srv *server, api *apiClient, rep *Report) error {
+// sweep runs the closed-loop concurrency points (each against every server, alternating which goes
+// first, the other idle meanwhile), then an open-loop run against ours at half the rate reached
+// with 8 clients (or the largest point below), for the "p99 at half that rate".
+func sweep(ctx context.Context, o options, all sides, rep *Report) error {
 	code := hello[o.sweepLang]
-	for _, c := range o.clients {
-		if err := srv.waitFull(ctx, time.Minute); err != nil {
-			return err
+	srv := all[0].srv
+	for i, c := range o.clients {
+		for _, sd := range all.inTurn(i) {
+			if err := all.waitFull(ctx, time.Minute); err != nil {
+				return err
+			}
+			logf("sweep: %s, %d clients for %s (%s)", o.sweepLang, c, o.pointDur, sd.name)
+			before, err := sd.srv.scrape(ctx)
+			if err != nil {
+				return err
+			}
+			p := closedLoop(ctx, sd.api, o.sweepLang, code, c, o.pointDur)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			after, err := sd.srv.scrape(ctx)
+			if err != nil {
+				return err
+			}
+			p.poolDuring(before, after, o.sweepLang)
+			if sd == all[0] {
+				rep.Sweep = append(rep.Sweep, p)
+			} else {
+				rep.Baseline.Sweep = append(rep.Baseline.Sweep, p)
+			}
 		}
-		logf("sweep: %s, %d clients for %s", o.sweepLang, c, o.pointDur)
-		before, err := srv.scrape(ctx)
-		if err != nil {
-			return err
-		}
-		p := closedLoop(ctx, api, o.sweepLang, code, c, o.pointDur)
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		after, err := srv.scrape(ctx)
-		if err != nil {
-			return err
-		}
-		p.poolDuring(before, after, o.sweepLang)
-		rep.Sweep = append(rep.Sweep, p)
 	}
 	var ref *SweepPoint
 	for i := range rep.Sweep {
@@ -402,7 +447,7 @@ func sweep(ctx context.Context, o options, srv *server, api *apiClient, rep *Rep
 		return nil
 	}
 	rate := ref.Throughput / 2
-	if err := srv.waitFull(ctx, time.Minute); err != nil {
+	if err := all.waitFull(ctx, time.Minute); err != nil {
 		return err
 	}
 	logf("paced: %s at %.1f requests/s (half of %d clients) for %s", o.sweepLang, rate, ref.Clients, o.pacedDur)
@@ -410,7 +455,7 @@ func sweep(ctx context.Context, o options, srv *server, api *apiClient, rep *Rep
 	if err != nil {
 		return err
 	}
-	p := paced(ctx, api, o.sweepLang, code, rate, o.pacedDur)
+	p := paced(ctx, all[0].api, o.sweepLang, code, rate, o.pacedDur)
 	p.RefClients = ref.Clients
 	after, err := srv.scrape(ctx)
 	if err != nil {

@@ -30,11 +30,14 @@ type Report struct {
 	Sweep     []SweepPoint `json:"sweep"`
 	Paced     *PacedResult `json:"paced,omitempty"`
 	Churn     []ChurnPoint `json:"churn"`
+	Live      *Live        `json:"live,omitempty"`
 	// ChurnCeiling is the best create+start+remove rate of the churn points, containers/s.
 	ChurnCeiling float64 `json:"churnCeilingPerSecond"`
 	// PoolCeiling is the best rate of the pool's own container cycle (ChurnPoint.Kind "pool").
-	PoolCeiling float64       `json:"poolCycleCeilingPerSecond"`
-	Targets     []TargetCheck `json:"targets"`
+	PoolCeiling float64 `json:"poolCycleCeilingPerSecond"`
+	// Baseline is another build's server measured in the same run (nil without -baseline-server).
+	Baseline *Baseline     `json:"baseline,omitempty"`
+	Targets  []TargetCheck `json:"targets"`
 }
 
 // Machine is where the numbers come from.
@@ -114,8 +117,9 @@ type Refill struct {
 	Direct Dist `json:"direct"`
 }
 
-// TargetCheck is one target of issue 3, evaluated on this run.
+// TargetCheck is one target of an issue, evaluated on this run.
 type TargetCheck struct {
+	Issue    int    `json:"issue"` // 0 in reports before schema 2: issue 3
 	Target   string `json:"target"`
 	Measured string `json:"measured"`
 	Limit    string `json:"limit"`
@@ -197,14 +201,15 @@ func settingsOf(o options, cfg map[string]any) Settings {
 	return s
 }
 
-// evaluateTargets checks the numbers against issue 3's targets.
+// evaluateTargets checks the numbers against the targets of issue 3 (latency against docker run
+// and the floor, throughput against the churn ceiling, paced p99), then issues 12 and 20's.
 func evaluateTargets(r *Report, sweepLang string) []TargetCheck {
 	var out []TargetCheck
 	check := func(target, measured, limit string, met bool, note string) {
-		out = append(out, TargetCheck{Target: target, Measured: measured, Limit: limit, Met: &met, Note: note})
+		out = append(out, TargetCheck{Issue: 3, Target: target, Measured: measured, Limit: limit, Met: &met, Note: note})
 	}
 	unknown := func(target, why string) {
-		out = append(out, TargetCheck{Target: target, Note: why})
+		out = append(out, TargetCheck{Issue: 3, Target: target, Note: why})
 	}
 	for _, l := range r.Languages {
 		p50 := l.API.P50
@@ -244,12 +249,7 @@ func evaluateTargets(r *Report, sweepLang string) []TargetCheck {
 			}
 		}
 	}
-	var at8 *SweepPoint
-	for i := range r.Sweep {
-		if r.Sweep[i].Clients == 8 {
-			at8 = &r.Sweep[i]
-		}
-	}
+	at8 := pointAt(r.Sweep, 8)
 	if at8 != nil && r.ChurnCeiling > 0 {
 		lim := 0.8 * r.ChurnCeiling
 		check(sweepLang+" throughput at 8 clients ≥ 0.8 × churn ceiling, no errors",
@@ -273,7 +273,8 @@ func evaluateTargets(r *Report, sweepLang string) []TargetCheck {
 	} else {
 		unknown(sweepLang+" p99 at half the 8-client rate ≤ 2 × idle p50", "no 8-client point in this run")
 	}
-	return out
+	out = append(out, liveTargets(r.Live)...)
+	return append(out, abTargets(r, sweepLang)...)
 }
 
 func f1(v float64) string {
@@ -411,11 +412,11 @@ func markdown(r *Report) string {
 	p("Each execution uses up one container, so the pool must start containers as fast as requests come: " +
 		"*starts/s*, *start ms* (mean create-to-paused time) and *claim wait* (mean time a request waited for a warm " +
 		"container) come from the server's `/metrics` over the same interval and show what bounds the throughput.\n\n")
-	p("| clients | requests | ok | 429 | errors | throughput /s | p50 ms | p99 ms | vs churn ceiling | starts/s | start ms | claim wait ms |\n" +
-		"|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	p("| clients | requests | ok | 429 | errors | throughput /s | p50 ms | p99 ms | p99/p50 | vs churn ceiling | starts/s | start ms | claim wait ms |\n" +
+		"|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, s := range r.Sweep {
-		p("| %d | %d | %d | %d | %d | %s | %s | %s | %s | %s | %s | %s |\n", s.Clients, s.Requests, s.OK, s.Rejected, s.Errors,
-			f1(s.Throughput), f1(s.Latency.P50), f1(s.Latency.P99), pct(s.Throughput, r.ChurnCeiling),
+		p("| %d | %d | %d | %d | %d | %s | %s | %s | %.2f | %s | %s | %s | %s |\n", s.Clients, s.Requests, s.OK, s.Rejected, s.Errors,
+			f1(s.Throughput), f1(s.Latency.P50), f1(s.Latency.P99), p99OverP50(s), pct(s.Throughput, r.ChurnCeiling),
 			f1(s.StartsPerSec), f1(s.StartMeanMs), f1(s.ClaimWaitMean))
 	}
 	for _, s := range r.Sweep {
@@ -464,8 +465,15 @@ func markdown(r *Report) string {
 	}
 	p("\nCeiling: **%s containers/s** (engine); the pool's cycle reaches %s/s.\n", f1(r.ChurnCeiling), f1(r.PoolCeiling))
 
-	p("\n## Targets of issue 3\n\n| target | measured | limit | met |\n|---|---|---|---|\n")
+	b.WriteString(abMarkdown(r))
+	p("%s", liveMarkdown(r.Live))
+
+	p("\n## Targets\n\n| issue | target | measured | limit | met |\n|--:|---|---|---|---|\n")
 	for _, t := range r.Targets {
+		issue := t.Issue
+		if issue == 0 {
+			issue = 3
+		}
 		met := "n/a"
 		if t.Met != nil {
 			met = map[bool]string{true: "yes", false: "**no**"}[*t.Met]
@@ -477,7 +485,7 @@ func markdown(r *Report) string {
 		case t.Note != "":
 			measured = t.Note
 		}
-		p("| %s | %s | %s | %s |\n", t.Target, measured, t.Limit, met)
+		p("| %d | %s | %s | %s | %s |\n", issue, t.Target, measured, t.Limit, met)
 	}
 	return b.String()
 }

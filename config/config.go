@@ -20,24 +20,35 @@ type Config struct {
 	// Instance names this server's containers (label codeexec.instance). It must be stable across
 	// restarts, so a restarted server finds what a crashed one left, and distinct between servers
 	// that share one Docker engine, so they never touch each other's containers.
-	Instance  string               `yaml:"instance"`
-	Server    Server               `yaml:"server"`
-	Pool      Pool                 `yaml:"pool"`
-	Judge     Judge                `yaml:"judge"`
-	ExecLog   ExecLog              `yaml:"execlog"`
-	Queue     Queue                `yaml:"queue"`
-	Judge0    Judge0               `yaml:"judge0"`
-	Languages map[string]*Language `yaml:"languages"`
+	Instance string  `yaml:"instance"`
+	Server   Server  `yaml:"server"`
+	Pool     Pool    `yaml:"pool"`
+	Judge    Judge   `yaml:"judge"`
+	ExecLog  ExecLog `yaml:"execlog"`
+	Queue    Queue   `yaml:"queue"`
+	// Judge0 places the Judge0 CE API (api/judge0).
+	Judge0 Judge0 `yaml:"judge0"`
+	// Interactive bounds the live sessions (WebSocket and event-stream runs).
+	Interactive Interactive          `yaml:"interactive"`
+	Languages   map[string]*Language `yaml:"languages"`
 }
 
-// Queue configures the async submissions (Judge0's tokens): how many may wait, how long a
-// result is kept, and where their callbacks may go.
+// Queue configures the job queue (NATS JetStream) between the api and worker roles.
 type Queue struct {
+	// URL is the NATS cluster (comma-separated URLs); env NATS_URL overrides. Empty: role all
+	// runs an embedded server storing under Dir.
+	URL string `yaml:"url"`
+	Dir string `yaml:"dir"`
+	// Replicas of the stream and the result store; 0: 3 when the cluster has 3 or more servers, else 1.
+	Replicas   int      `yaml:"replicas"`
 	ResultTTL  Duration `yaml:"resultTTL"`  // how long a submission's result is kept
-	MaxPending int      `yaml:"maxPending"` // submissions waiting to run; past it, Judge0's 503 "queue is full"
-	// CallbackAllow lists the hosts (names, exact) and networks (CIDRs) that callbacks may go to.
-	// Empty: callbacks are off. An anonymous caller must not turn the server into a proxy into
-	// its own network (Judge0's CVE-2024-29021 was such an SSRF).
+	MaxPending int      `yaml:"maxPending"` // jobs waiting in the queue; past it, 429 (Judge0's API: 503 "queue is full")
+	MaxDeliver int      `yaml:"maxDeliver"` // deliveries before a job ends as an internal error
+	AckWaitMs  int      `yaml:"ackWaitMs"`  // a job whose worker is silent this long is redelivered
+	// SyncWaitMs bounds ?wait=true on GET /api/v1/submissions/{token}.
+	SyncWaitMs int `yaml:"syncWaitMs"`
+	// CallbackAllow lists the hosts and CIDRs callbacks (callbackUrl, Judge0's callback_url) may
+	// go to; empty: callbacks are off.
 	CallbackAllow []string `yaml:"callbackAllow"`
 }
 
@@ -92,6 +103,22 @@ type Server struct {
 	MaxStdinBytes     int64  `yaml:"maxStdinBytes"`
 	ShutdownTimeoutMs int    `yaml:"shutdownTimeoutMs"`
 	LogFormat         string `yaml:"logFormat"` // "text" or "json"
+	// ReadTimeoutMs bounds reading a request (headers and body): a slow-body client is cut off.
+	ReadTimeoutMs int `yaml:"readTimeoutMs"`
+	// IdleTimeoutMs is how long a keep-alive connection may wait for its next request.
+	IdleTimeoutMs int `yaml:"idleTimeoutMs"`
+	// HeavyShare is the most slots that requests of more than one run (judge submissions,
+	// batch entries) hold at once; the rest stay for single runs. Default maxConcurrent-1.
+	HeavyShare int `yaml:"heavyShare"`
+	// MaxTotalLimitMs caps one request's total limit time: the sum of the wall-clock limits of
+	// all its steps (every test of every submission of a batch).
+	MaxTotalLimitMs int64 `yaml:"maxTotalLimitMs"`
+	// MaxAnswerBytes caps the program output one answer carries (a batch's entries share it);
+	// past it, tests keep their verdicts but their output is dropped and marked.
+	MaxAnswerBytes int64 `yaml:"maxAnswerBytes"`
+	// AdminToken is the operator's bearer token for listing the execution log and its stats;
+	// empty: those endpoints answer 403.
+	AdminToken string `yaml:"adminToken"`
 	// RateLimit is an optional per-client token bucket on the execute endpoints.
 	RateLimit RateLimit `yaml:"rateLimit"`
 }
@@ -100,6 +127,18 @@ type Server struct {
 type RateLimit struct {
 	PerSecond float64 `yaml:"perSecond"` // requests a client earns per second
 	Burst     int     `yaml:"burst"`     // requests a client may send at once (default 10)
+}
+
+// Interactive bounds live sessions: the WebSockets (GET /api/v1/ws, Piston's /api/v2/connect)
+// and the event streams of POST /api/v1/execute. A session holds an execution slot and a
+// container while it lasts, so its limits are the server's, not the client's.
+type Interactive struct {
+	MaxSessions int   `yaml:"maxSessions"` // live sessions at once; past it, 429 before the upgrade
+	MaxWallMs   int64 `yaml:"maxWallMs"`   // wall-clock limit of an interactive run
+	IdleMs      int64 `yaml:"idleMs"`      // an interactive run with no input and no output this long is stopped
+	// AllowedOrigins are the host patterns (path.Match, as "*.example.com") whose pages may open a
+	// WebSocket; pages of the server's own host always may, and clients that send no Origin too.
+	AllowedOrigins []string `yaml:"allowedOrigins"`
 }
 
 // Pool holds warm-pool settings shared by all languages.
@@ -111,6 +150,9 @@ type Pool struct {
 	Unpaused       int    `yaml:"unpaused"`       // warm containers per language left running (default 1; 0: all paused)
 	ClaimWaitMs    int    `yaml:"claimWaitMs"`    // how long a request waits for a warm container
 	ReadyTimeoutMs int    `yaml:"readyTimeoutMs"` // how long a new container may take to warm up
+	// Registry (host:port), when set: a language's image the engine lacks is pulled from it at
+	// start (as registry/image) and tagged with its configured name.
+	Registry string `yaml:"registry"`
 }
 
 // Judge holds settings for CPU-time limits and test cases.
@@ -203,6 +245,12 @@ func Parse(b []byte) (*Config, error) {
 	if c.Pool.Unpaused < 0 {
 		return nil, errors.New("config: pool.unpaused must not be negative")
 	}
+	if c.Server.HeavyShare < 1 || c.Server.HeavyShare > c.Server.MaxConcurrent {
+		return nil, fmt.Errorf("config: server.heavyShare %d must be from 1 to maxConcurrent (%d)", c.Server.HeavyShare, c.Server.MaxConcurrent)
+	}
+	if c.Interactive.MaxSessions < 0 || c.Interactive.MaxWallMs < 0 || c.Interactive.IdleMs < 0 {
+		return nil, errors.New("config: interactive: maxSessions, maxWallMs and idleMs must not be negative")
+	}
 	if c.Server.RateLimit.PerSecond < 0 || c.Server.RateLimit.Burst < 0 {
 		return nil, errors.New("config: server.rateLimit: perSecond and burst must not be negative (perSecond 0 turns the limit off)")
 	}
@@ -228,9 +276,6 @@ func Parse(b []byte) (*Config, error) {
 
 // checkJudge0 validates the Judge0 settings: a language id names one language.
 func (c *Config) checkJudge0() error {
-	if c.Queue.MaxPending < 0 {
-		return errors.New("config: queue.maxPending must not be negative")
-	}
 	if p := c.Judge0.Prefix; p != "off" && (!strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/")) {
 		return fmt.Errorf("config: judge0.prefix %q: a path such as /judge0 (no trailing '/'), or off", p)
 	}
@@ -289,6 +334,11 @@ func (c *Config) defaults() {
 	def(&c.Server.MaxFiles, 64)
 	def64(&c.Server.MaxStdinBytes, 2<<20)
 	def(&c.Server.ShutdownTimeoutMs, 10000)
+	def(&c.Server.ReadTimeoutMs, 30000)
+	def(&c.Server.IdleTimeoutMs, 120000)
+	def(&c.Server.HeavyShare, max(c.Server.MaxConcurrent-1, 1))
+	def64(&c.Server.MaxTotalLimitMs, 600000)
+	def64(&c.Server.MaxAnswerBytes, 16<<20)
 	def(&c.Server.RateLimit.Burst, 10)
 	if c.Pool.Agent == "" {
 		c.Pool.Agent = "bin/codeexec-agent"
@@ -305,6 +355,9 @@ func (c *Config) defaults() {
 	def64(&c.Judge.WallSlackMs, 200)
 	def(&c.Judge.MaxTests, 100)
 	def(&c.Judge.MaxBatch, 20)
+	def(&c.Interactive.MaxSessions, 10)
+	def64(&c.Interactive.MaxWallMs, 60000)
+	def64(&c.Interactive.IdleMs, 30000)
 	// The execution log's sizes mean nothing at zero or below; retention < 0 keeps everything.
 	positive := func(v *int, d int) {
 		if *v <= 0 {
@@ -316,16 +369,22 @@ func (c *Config) defaults() {
 	positive(&c.ExecLog.BatchSize, DefaultExecLogBatchSize)
 	positive(&c.ExecLog.MaxTextBytes, 64<<10)
 	positive(&c.ExecLog.StatsMaxRecords, 10000)
-	if c.Queue.ResultTTL <= 0 {
-		c.Queue.ResultTTL = Duration(24 * time.Hour)
-	}
-	def(&c.Queue.MaxPending, 10000)
 	if c.Judge0.Prefix == "" {
 		c.Judge0.Prefix = "/judge0"
 	}
 	if c.ExecLog.RetentionDays == 0 {
 		c.ExecLog.RetentionDays = 30
 	}
+	if c.Queue.Dir == "" {
+		c.Queue.Dir = "data/queue"
+	}
+	if c.Queue.ResultTTL <= 0 {
+		c.Queue.ResultTTL = Duration(24 * time.Hour)
+	}
+	positive(&c.Queue.MaxPending, 10000)
+	positive(&c.Queue.MaxDeliver, 3)
+	positive(&c.Queue.AckWaitMs, 30000)
+	positive(&c.Queue.SyncWaitMs, 30000)
 	for _, l := range c.Languages {
 		if l == nil {
 			continue

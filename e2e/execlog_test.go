@@ -254,7 +254,7 @@ func TestExecLogMemory(t *testing.T) {
 		wantError(t, s.Get(t, "/api/v1/executions/"+r.Str("jobId")), 404, "saveMetric")
 	}
 
-	list := s.Get(t, "/api/v1/executions?language=py&limit=10")
+	list := s.Admin(t, "/api/v1/executions?language=py&limit=10")
 	ex, _ := list.Body["executions"].([]any)
 	if list.Code != 200 || len(ex) != 2 || ex[0].(map[string]any)["jobId"] != failed.Str("jobId") {
 		t.Errorf("list: want the 2 saved executions, newest first; got %d %s", list.Code, list.Raw)
@@ -268,7 +268,7 @@ func TestExecLogMemory(t *testing.T) {
 		{"limit=1", []string{failed.Str("jobId")}},
 		{"language=ruby", []string{}},
 	} {
-		r := s.Get(t, "/api/v1/executions?"+tc.query)
+		r := s.Admin(t, "/api/v1/executions?"+tc.query)
 		var got []string
 		for _, x := range r.Body["executions"].([]any) {
 			got = append(got, x.(map[string]any)["jobId"].(string))
@@ -278,7 +278,7 @@ func TestExecLogMemory(t *testing.T) {
 		}
 	}
 
-	st := s.Get(t, "/api/v1/stats")
+	st := s.Admin(t, "/api/v1/stats")
 	langs, _ := st.Body["stats"].(map[string]any)["languages"].([]any)
 	if st.Code != 200 || len(langs) != 1 {
 		t.Fatalf("stats: %d %s", st.Code, st.Raw)
@@ -306,7 +306,7 @@ func TestExecLogMemory(t *testing.T) {
 		{"/api/v1/executions?status=great", 400, "unknown status \"great\""},
 		{"/api/v1/executions?user=me", 400, "unknown query parameter \"user\""},
 	} {
-		wantError(t, s.Get(t, tc.path), tc.code, tc.fragment)
+		wantError(t, s.Admin(t, tc.path), tc.code, tc.fragment)
 	}
 	if w := metricValue(t, s, "codeexec_execlog_written_records_total"); w != 2 {
 		t.Errorf("written records = %v, want 2", w)
@@ -438,7 +438,7 @@ func TestExecLogFerretDB(t *testing.T) {
 	if e := waitExecution(t, s2, anyID); e["userId"] != "anonymous" || e["language"] != "python" || e["status"] != "ok" {
 		t.Errorf("GET %s = %v", anyID, e)
 	}
-	list := s2.Get(t, "/api/v1/executions?language=python&limit=100")
+	list := s2.Admin(t, "/api/v1/executions?language=python&limit=100")
 	if ex, _ := list.Body["executions"].([]any); len(ex) != len(saved) {
 		t.Errorf("list: %d executions, want %d", len(ex), len(saved))
 	} else {
@@ -451,7 +451,7 @@ func TestExecLogFerretDB(t *testing.T) {
 			prev = c
 		}
 	}
-	st := s2.Get(t, "/api/v1/stats")
+	st := s2.Admin(t, "/api/v1/stats")
 	var times []float64
 	sum := 0.0
 	for _, v := range saved {
@@ -490,7 +490,7 @@ func TestExecLogDropsWhenBufferFull(t *testing.T) {
 	waitFor(t, 30*time.Second, "the first record stored", func() bool { return storedJobIDs(t, coll)[first.Str("jobId")] == 1 })
 
 	f.kill()
-	r := s.Get(t, "/api/v1/executions?limit=1")
+	r := s.Admin(t, "/api/v1/executions?limit=1")
 	wantError(t, r, 503, "unavailable")
 	if r.Header.Get("Retry-After") == "" {
 		t.Errorf("503 without Retry-After")

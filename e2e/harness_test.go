@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -67,6 +68,9 @@ type Server struct {
 	cmd      *exec.Cmd
 	logs     *bytes.Buffer
 	exited   chan error
+	env      []string
+	args     []string
+	logsMu   sync.Mutex
 }
 
 // ServerOptions changes the repository's config.yaml for one test server.
@@ -80,6 +84,8 @@ type ServerOptions struct {
 	// NoWaitReady returns as soon as the port answers, not when the pools are ready.
 	NoWaitReady bool
 	Env         []string
+	// Args are added to the command line (-role worker).
+	Args []string
 }
 
 // freePort asks the kernel for a free loopback port.
@@ -92,9 +98,9 @@ func freePort(t testing.TB) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// StartServer starts a server with its own instance name and port, and stops it (checking that
-// it leaves no container behind) when the test ends.
-func StartServer(t testing.TB, opt ServerOptions) *Server {
+// writeConfig writes the repository's config.yaml, changed as opt says, with an instance name of
+// its own, and returns its path and that name.
+func writeConfig(t testing.TB, opt ServerOptions) (cfgPath, instance string) {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join(repoRoot, "config.yaml"))
 	if err != nil {
@@ -104,9 +110,10 @@ func StartServer(t testing.TB, opt ServerOptions) *Server {
 	if err := yaml.Unmarshal(raw, &cfg); err != nil {
 		t.Fatal(err)
 	}
-	instance := fmt.Sprintf("e2e-%d-%d", os.Getpid(), time.Now().UnixNano()%1e9)
+	instance = fmt.Sprintf("e2e-%d-%d", os.Getpid(), time.Now().UnixNano()%1e9)
 	cfg["instance"] = instance
 	cfg["pool"].(map[string]any)["agent"] = filepath.Join(binDir, "codeexec-agent")
+	cfg["server"].(map[string]any)["adminToken"] = adminToken
 	size := opt.PoolSize
 	if size == 0 {
 		size = 1
@@ -123,6 +130,14 @@ func StartServer(t testing.TB, opt ServerOptions) *Server {
 			lm["poolSize"] = 0
 		}
 	}
+	dir := t.TempDir()
+	// Each server's embedded queue stores in its own folder: no test sees another's jobs.
+	q, _ := cfg["queue"].(map[string]any)
+	if q == nil {
+		q = map[string]any{}
+		cfg["queue"] = q
+	}
+	q["dir"] = filepath.Join(dir, "queue")
 	if opt.Edit != nil {
 		opt.Edit(cfg)
 	}
@@ -130,14 +145,22 @@ func StartServer(t testing.TB, opt ServerOptions) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "config.yaml")
+	cfgPath = filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(cfgPath, out, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return cfgPath, instance
+}
+
+// StartServer starts a server with its own instance name and port, and stops it (checking that
+// it leaves no container behind) when the test ends.
+func StartServer(t testing.TB, opt ServerOptions) *Server {
+	t.Helper()
+	cfgPath, instance := writeConfig(t, opt)
 	port := freePort(t)
-	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Instance: instance, Config: cfgPath, logs: &bytes.Buffer{}}
-	s.start(t, port, opt.Env)
+	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Instance: instance, Config: cfgPath, logs: &bytes.Buffer{},
+		env: opt.Env, args: opt.Args}
+	s.start(t, port)
 	t.Cleanup(func() {
 		s.Stop(t)
 		if n := CountContainers(t, instance); n != 0 {
@@ -174,12 +197,12 @@ func StartServer(t testing.TB, opt ServerOptions) *Server {
 	return s
 }
 
-func (s *Server) start(t testing.TB, port int, env []string) {
-	cmd := exec.Command(filepath.Join(binDir, "codeexec"), "-config", s.Config)
+func (s *Server) start(t testing.TB, port int) {
+	cmd := exec.Command(filepath.Join(binDir, "codeexec"), append([]string{"-config", s.Config}, s.args...)...)
 	cmd.Dir = repoRoot
-	cmd.Env = append(append(os.Environ(), fmt.Sprintf("PORT=%d", port)), env...)
-	cmd.Stdout = s.logs
-	cmd.Stderr = s.logs
+	cmd.Env = append(append(os.Environ(), fmt.Sprintf("PORT=%d", port)), s.env...)
+	cmd.Stdout = &lockedWriter{w: s.logs, mu: &s.logsMu}
+	cmd.Stderr = cmd.Stdout
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +212,23 @@ func (s *Server) start(t testing.TB, port int, env []string) {
 }
 
 // Logs returns what the server printed so far.
-func (s *Server) Logs() string { return s.logs.String() }
+func (s *Server) Logs() string {
+	s.logsMu.Lock()
+	defer s.logsMu.Unlock()
+	return s.logs.String()
+}
+
+// lockedWriter lets a test read the log while the process writes it.
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
 
 // Stop sends SIGTERM and waits for the server to exit.
 func (s *Server) Stop(t testing.TB) {
@@ -216,7 +255,7 @@ func (s *Server) Kill() {
 func (s *Server) Restart(t testing.TB) {
 	var port int
 	fmt.Sscanf(s.URL[strings.LastIndex(s.URL, ":")+1:], "%d", &port)
-	s.start(t, port, nil)
+	s.start(t, port)
 }
 
 // Response is a decoded JSON answer.
@@ -264,6 +303,24 @@ func (s *Server) Post(t testing.TB, path string, body any) *Response {
 	resp, err := http.Post(s.URL+path, "application/json", rd)
 	if err != nil {
 		t.Fatalf("POST %s: %v", path, err)
+	}
+	return readResponse(t, resp)
+}
+
+// adminToken is the operator's token (server.adminToken) of the test servers.
+const adminToken = "e2e-operator-token"
+
+// Admin fetches an operator's path (the execution log's listing and stats) with the token.
+func (s *Server) Admin(t testing.TB, path string) *Response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, s.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
 	}
 	return readResponse(t, resp)
 }

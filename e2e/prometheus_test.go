@@ -85,7 +85,8 @@ func TestPrometheusDeployFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, alert := range []string{"CodeExecPoolEmpty", "CodeExecContainerStartFailures", "CodeExecHighRejectionRate",
-		"CodeExecLeakedContainers", "CodeExecExecutionLatencyHigh"} {
+		"CodeExecLeakedContainers", "CodeExecExecutionLatencyHigh",
+		"CodeExecQueueGrowing", "CodeExecNoWorkers", "CodeExecQueueUnreachable", "CodeExecJobsDead"} {
 		if !strings.Contains(string(rules), "alert: "+alert+"\n") {
 			t.Errorf("alert %s missing from codeexec-rules.yml", alert)
 		}

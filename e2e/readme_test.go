@@ -122,19 +122,9 @@ func TestReadmeExamples(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%v: %s\n%s", err, stderr.String(), script)
 			}
-			dec := json.NewDecoder(bytes.NewReader(out))
-			var answers []map[string]any
-			for {
-				var v map[string]any
-				if err := dec.Decode(&v); err == io.EOF {
-					break
-				} else if err != nil {
-					t.Fatalf("answer is not JSON: %v: %s", err, out)
-				}
-				answers = append(answers, v)
-			}
-			if want := strings.Count(script, "curl "); len(answers) != want {
-				t.Fatalf("%d answers from %d curl calls: %s", len(answers), want, out)
+			answers, calls := readmeAnswers(t, out)
+			if want := strings.Count(script, "curl "); calls != want {
+				t.Fatalf("%d answers from %d curl calls: %s", calls, want, out)
 			}
 			got := map[[2]string]bool{}
 			for _, a := range answers {
@@ -161,4 +151,45 @@ func TestReadmeExamples(t *testing.T) {
 			}
 		})
 	}
+}
+
+// readmeAnswers decodes what an example printed: JSON answers, or an event stream (Accept:
+// text/event-stream), whose events' data are the answers and whose result events end one call.
+func readmeAnswers(t *testing.T, out []byte) (answers []map[string]any, calls int) {
+	t.Helper()
+	if !bytes.HasPrefix(out, []byte("event: ")) {
+		dec := json.NewDecoder(bytes.NewReader(out))
+		for {
+			var v map[string]any
+			if err := dec.Decode(&v); err == io.EOF {
+				return answers, len(answers)
+			} else if err != nil {
+				t.Fatalf("answer is not JSON: %v: %s", err, out)
+			}
+			answers = append(answers, v)
+		}
+	}
+	stdout := ""
+	for _, line := range strings.Split(string(out), "\n") {
+		data, ok := strings.CutPrefix(line, "data: ")
+		if !ok {
+			continue
+		}
+		var v map[string]any
+		if err := json.Unmarshal([]byte(data), &v); err != nil {
+			t.Fatalf("event data is not JSON: %v: %s", err, line)
+		}
+		answers = append(answers, v)
+		switch v["type"] {
+		case "stdout":
+			stdout += v["data"].(string)
+		case "result":
+			calls++
+			if r, _ := v["result"].(map[string]any); r["stdout"] != stdout || stdout == "" {
+				t.Errorf("the streamed stdout %q is not the result's %v", stdout, r["stdout"])
+			}
+			stdout = ""
+		}
+	}
+	return answers, calls
 }

@@ -38,6 +38,9 @@ type Record struct {
 	CPUTimeMs     float64 `bson:"cpuTimeMs" json:"cpuTimeMs"`
 	MemoryBytes   int64   `bson:"memoryBytes" json:"memoryBytes"`
 	CompileTimeMs float64 `bson:"compileTimeMs,omitempty" json:"compileTimeMs,omitempty"`
+	// Interactive marks a live session's run; Typed is the stdin its user typed while it ran.
+	Interactive bool   `bson:"interactive,omitempty" json:"interactive,omitempty"`
+	Typed       string `bson:"typed,omitempty" json:"typed,omitempty"`
 	// Truncated says code, a file or the output was cut to the configured maxTextBytes.
 	Truncated bool      `bson:"truncated" json:"truncated"`
 	Created   time.Time `bson:"created" json:"created"`
@@ -72,6 +75,7 @@ func (r *Record) cut(max int) {
 	c(&r.Code)
 	c(&r.Output)
 	c(&r.ErrorMessage)
+	c(&r.Typed)
 	for i := range r.Files {
 		c(&r.Files[i].Code)
 	}

@@ -1,6 +1,8 @@
 package execlog
 
 import (
+	"strings"
+
 	"github.com/codeexec/codeexec/runner"
 )
 
@@ -13,7 +15,7 @@ func FromResult(p *runner.Plan, r *runner.Result) Record {
 		JobID: r.JobID, UserID: "anonymous", ProjectID: "default", Language: r.Language, Version: r.Version,
 		Output: sum.Output, ErrorMessage: sum.ErrorMessage, ExecutionTime: sum.ExecutionTime,
 		MemoryUsage: sum.MemoryUsage, CPUUsage: sum.CPUUsage, RunTimeStatus: sum.RunTimeStatus,
-		Status: string(r.Status),
+		Status: string(r.Status), Interactive: p.Job.Interactive, Typed: strings.ToValidUTF8(string(r.Typed), "\uFFFD"),
 	}
 	if r.Status == runner.CompileError && r.Compile != nil {
 		// The run never happened: its exit code is the compiler's and its times stay zero.

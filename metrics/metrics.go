@@ -33,6 +33,9 @@ type Metrics struct {
 	httpDuration   *prometheus.HistogramVec
 	leaked         prometheus.Gauge
 	leakChecks     *prometheus.CounterVec
+	sessionsOpen   *prometheus.GaugeVec
+	sessionTime    *prometheus.HistogramVec
+	streamed       *prometheus.CounterVec
 }
 
 // New registers every metric, and the Go and process collectors.
@@ -94,7 +97,22 @@ func New() *Metrics {
 	m.leakChecks = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "codeexec_leak_checks_total", Help: "Leak detector runs, by result (ok or error: the engine did not answer).",
 	}, []string{"result"})
-	for _, c := range []prometheus.Collector{m.leaked, m.leakChecks, m.executions, m.execDuration, m.execCPU, m.execMemory, m.inFlight,
+	m.sessionsOpen = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "codeexec_live_sessions_open", Help: "Live sessions open now, by transport (ws, piston, sse).",
+	}, []string{"transport"})
+	m.sessionTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "codeexec_live_session_duration_seconds", Help: "Duration of live sessions, by transport.",
+		Buckets: secBuckets,
+	}, []string{"transport"})
+	m.streamed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "codeexec_live_streamed_bytes_total", Help: "Program output sent to live clients as it came, by transport.",
+	}, []string{"transport"})
+	for _, t := range Transports {
+		m.sessionsOpen.WithLabelValues(t)
+		m.sessionTime.WithLabelValues(t)
+		m.streamed.WithLabelValues(t)
+	}
+	for _, c := range []prometheus.Collector{m.sessionsOpen, m.sessionTime, m.streamed, m.leaked, m.leakChecks, m.executions, m.execDuration, m.execCPU, m.execMemory, m.inFlight,
 		m.queued, m.rejected, m.claimWait, m.containerStart, m.startFailures, m.httpRequests, m.httpDuration} {
 		f(c)
 	}
@@ -110,7 +128,10 @@ func New() *Metrics {
 }
 
 // RejectReasons are the reasons runner and api report to Rejected.
-var RejectReasons = []string{"queue_full", "queue_timeout", "client_gone", "rate_limit"}
+var RejectReasons = []string{"queue_full", "queue_timeout", "client_gone", "rate_limit", "sessions_full"}
+
+// Transports are the live transports' names, the values of the transport label.
+var Transports = []string{"ws", "piston", "sse"}
 
 // PoolNumbers are one language's pool counts.
 type PoolNumbers struct {
@@ -236,4 +257,98 @@ func (m *Metrics) Executed(lang, status string, took, cpu time.Duration, memoryB
 func (m *Metrics) ObserveHTTP(route string, code int, took time.Duration) {
 	m.httpRequests.WithLabelValues(route, strconv.Itoa(code)).Inc()
 	m.httpDuration.WithLabelValues(route).Observe(took.Seconds())
+}
+
+// Live sessions.
+
+func (m *Metrics) SessionOpened(transport string) { m.sessionsOpen.WithLabelValues(transport).Inc() }
+func (m *Metrics) SessionClosed(transport string, took time.Duration) {
+	m.sessionsOpen.WithLabelValues(transport).Dec()
+	m.sessionTime.WithLabelValues(transport).Observe(took.Seconds())
+}
+func (m *Metrics) Streamed(transport string, bytes int) {
+	m.streamed.WithLabelValues(transport).Add(float64(bytes))
+}
+
+// QueueNumbers are what the job queue holds, read at scrape time, and this process's counts.
+type QueueNumbers struct {
+	// Up is false when the queue did not answer; the other numbers are then absent.
+	Up        bool
+	Languages []QueueLanguage
+	Workers   []QueueWorker
+}
+
+// QueueLanguage is one language's queue: jobs no worker took yet and the oldest job's age.
+type QueueLanguage struct {
+	Lang          string
+	Pending       int
+	OldestSeconds float64
+}
+
+// QueueWorker is one worker as its heartbeat reports it.
+type QueueWorker struct {
+	Name         string
+	Slots, InUse int
+}
+
+// QueueEvents are this process's job counts since it started.
+type QueueEvents struct {
+	Published, Acked, Redelivered, Dead int64
+}
+
+// WatchQueue exposes the job queue: numbers reads it at scrape time (bounded by ctx), events
+// returns this process's counts.
+func (m *Metrics) WatchQueue(numbers func(ctx context.Context) QueueNumbers, events func() QueueEvents) {
+	m.Registry.MustRegister(&queueCollector{numbers: numbers, events: events})
+}
+
+type queueCollector struct {
+	numbers func(ctx context.Context) QueueNumbers
+	events  func() QueueEvents
+}
+
+var (
+	queueUp      = prometheus.NewDesc("codeexec_queue_up", "1 when the job queue (NATS JetStream) answered this scrape's reads.", nil, nil)
+	queuePending = prometheus.NewDesc("codeexec_queue_jobs_pending", "Jobs in the queue that no worker took yet, by language.", []string{"language"}, nil)
+	queueOldest  = prometheus.NewDesc("codeexec_queue_oldest_job_age_seconds", "Age of the oldest job in the queue (waiting or running), by language; 0 when empty.", []string{"language"}, nil)
+	queueJobs    = prometheus.NewDesc("codeexec_queue_jobs_total", "Jobs this process published, acknowledged (final result stored), saw redelivered, or ended after queue.maxDeliver attempts (dead).", []string{"event"}, nil)
+	queueWorkers = prometheus.NewDesc("codeexec_queue_workers", "Workers whose heartbeat is recent.", nil, nil)
+	workerSlots  = prometheus.NewDesc("codeexec_queue_worker_slots", "Execution slots of each worker.", []string{"worker"}, nil)
+	workerInUse  = prometheus.NewDesc("codeexec_queue_worker_slots_in_use", "Execution slots each worker is using.", []string{"worker"}, nil)
+)
+
+func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{queueUp, queuePending, queueOldest, queueJobs, queueWorkers, workerSlots, workerInUse} {
+		ch <- d
+	}
+}
+
+func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
+	ev := c.events()
+	for _, e := range []struct {
+		name string
+		v    int64
+	}{{"published", ev.Published}, {"acked", ev.Acked}, {"redelivered", ev.Redelivered}, {"dead", ev.Dead}} {
+		ch <- prometheus.MustNewConstMetric(queueJobs, prometheus.CounterValue, float64(e.v), e.name)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	n := c.numbers(ctx)
+	up := 0.0
+	if n.Up {
+		up = 1
+	}
+	ch <- prometheus.MustNewConstMetric(queueUp, prometheus.GaugeValue, up)
+	if !n.Up {
+		return
+	}
+	for _, l := range n.Languages {
+		ch <- prometheus.MustNewConstMetric(queuePending, prometheus.GaugeValue, float64(l.Pending), l.Lang)
+		ch <- prometheus.MustNewConstMetric(queueOldest, prometheus.GaugeValue, l.OldestSeconds, l.Lang)
+	}
+	ch <- prometheus.MustNewConstMetric(queueWorkers, prometheus.GaugeValue, float64(len(n.Workers)))
+	for _, w := range n.Workers {
+		ch <- prometheus.MustNewConstMetric(workerSlots, prometheus.GaugeValue, float64(w.Slots), w.Name)
+		ch <- prometheus.MustNewConstMetric(workerInUse, prometheus.GaugeValue, float64(w.InUse), w.Name)
+	}
 }

@@ -182,3 +182,48 @@ func BenchmarkScrape(b *testing.B) {
 		h.ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
 	}
 }
+
+func TestQueueCollector(t *testing.T) {
+	m := New()
+	up := true
+	m.WatchQueue(func(ctx context.Context) QueueNumbers {
+		if !up {
+			return QueueNumbers{}
+		}
+		return QueueNumbers{Up: true,
+			Languages: []QueueLanguage{{Lang: "python", Pending: 3, OldestSeconds: 12.5}},
+			Workers:   []QueueWorker{{Name: "w1", Slots: 4, InUse: 2}}}
+	}, func() QueueEvents { return QueueEvents{Published: 7, Acked: 5, Redelivered: 1, Dead: 1} })
+	want := `
+# HELP codeexec_queue_jobs_pending Jobs in the queue that no worker took yet, by language.
+# TYPE codeexec_queue_jobs_pending gauge
+codeexec_queue_jobs_pending{language="python"} 3
+# HELP codeexec_queue_jobs_total Jobs this process published, acknowledged (final result stored), saw redelivered, or ended after queue.maxDeliver attempts (dead).
+# TYPE codeexec_queue_jobs_total counter
+codeexec_queue_jobs_total{event="acked"} 5
+codeexec_queue_jobs_total{event="dead"} 1
+codeexec_queue_jobs_total{event="published"} 7
+codeexec_queue_jobs_total{event="redelivered"} 1
+# HELP codeexec_queue_up 1 when the job queue (NATS JetStream) answered this scrape's reads.
+# TYPE codeexec_queue_up gauge
+codeexec_queue_up 1
+# HELP codeexec_queue_worker_slots_in_use Execution slots each worker is using.
+# TYPE codeexec_queue_worker_slots_in_use gauge
+codeexec_queue_worker_slots_in_use{worker="w1"} 2
+# HELP codeexec_queue_workers Workers whose heartbeat is recent.
+# TYPE codeexec_queue_workers gauge
+codeexec_queue_workers 1
+`
+	names := []string{"codeexec_queue_jobs_pending", "codeexec_queue_jobs_total", "codeexec_queue_up", "codeexec_queue_worker_slots_in_use", "codeexec_queue_workers"}
+	if err := testutil.GatherAndCompare(m.Registry, strings.NewReader(want), names...); err != nil {
+		t.Fatal(err)
+	}
+	up = false
+	if err := testutil.GatherAndCompare(m.Registry, strings.NewReader(`
+# HELP codeexec_queue_up 1 when the job queue (NATS JetStream) answered this scrape's reads.
+# TYPE codeexec_queue_up gauge
+codeexec_queue_up 0
+`), "codeexec_queue_up", "codeexec_queue_jobs_pending"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -70,7 +70,7 @@ func admitEventually(t *testing.T, what string, cond func() bool) {
 func queueAdmit(t *testing.T, r *Runner, obs *admitObserver, ctx context.Context, i, queued int, out chan<- admitResult) {
 	t.Helper()
 	go func() {
-		done, err := r.admit(ctx)
+		done, err := r.admit(ctx, false)
 		out <- admitResult{i, done, err}
 	}()
 	admitEventually(t, "execution queued", func() bool { q, _ := obs.gauges(); return q == queued })
@@ -90,7 +90,7 @@ func nextAdmitted(t *testing.T, results <-chan admitResult) admitResult {
 // holdSlot takes the runner's only slot.
 func holdSlot(t *testing.T, r *Runner) func() {
 	t.Helper()
-	done, err := r.admit(context.Background())
+	done, err := r.admit(context.Background(), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func TestAdmitNewcomerDoesNotOvertakeAWaiter(t *testing.T) {
 			queueAdmit(t, r, obs, context.Background(), round, 2, results)
 		} else {
 			go func() {
-				d, err := r.admit(context.Background())
+				d, err := r.admit(context.Background(), false)
 				results <- admitResult{round, d, err}
 			}()
 		}
@@ -226,7 +226,7 @@ func TestAdmitQueueFull(t *testing.T) {
 	results := make(chan admitResult, 2)
 	queueAdmit(t, r, obs, context.Background(), 0, 1, results)
 	queueAdmit(t, r, obs, context.Background(), 1, 2, results)
-	if _, err := r.admit(context.Background()); !errors.Is(err, ErrOverloaded) {
+	if _, err := r.admit(context.Background(), false); !errors.Is(err, ErrOverloaded) {
 		t.Fatalf("admit with a full queue: %v, want ErrOverloaded", err)
 	}
 	obs.mu.Lock()
@@ -251,7 +251,7 @@ func TestAdmitQueueFull(t *testing.T) {
 func TestAdmitQueueTimeout(t *testing.T) {
 	r, obs := newAdmitRunner(100, 20*time.Millisecond)
 	done := holdSlot(t, r)
-	if _, err := r.admit(context.Background()); !errors.Is(err, ErrOverloaded) {
+	if _, err := r.admit(context.Background(), false); !errors.Is(err, ErrOverloaded) {
 		t.Fatalf("err = %v, want ErrOverloaded", err)
 	}
 	obs.mu.Lock()
@@ -262,4 +262,126 @@ func TestAdmitQueueTimeout(t *testing.T) {
 	}
 	done()
 	checkIdle(t, r, obs)
+}
+
+// newClassRunner is a runner with slots slots, heavy of them for heavy executions.
+func newClassRunner(slots, heavy int) (*Runner, *admitObserver) {
+	obs := &admitObserver{}
+	srv := config.Server{MaxConcurrent: slots, HeavyShare: heavy, QueueLength: 100, QueueWaitMs: int(time.Hour / time.Millisecond)}
+	return New(srv, nil, obs, slog.New(slog.DiscardHandler)), obs
+}
+
+// queueClass starts admission i of the class and waits until it is queued, the queued-th.
+func queueClass(t *testing.T, r *Runner, obs *admitObserver, i, queued int, heavy bool, out chan<- admitResult) {
+	t.Helper()
+	go func() {
+		done, err := r.admit(context.Background(), heavy)
+		out <- admitResult{i, done, err}
+	}()
+	admitEventually(t, "execution queued", func() bool { q, _ := obs.gauges(); return q == queued })
+}
+
+// Heavy executions hold at most their share; a single run arriving behind heavy ones that
+// cannot run is admitted at once to the slot left over.
+func TestAdmitHeavyShareLeavesASlot(t *testing.T) {
+	r, obs := newClassRunner(3, 2)
+	results := make(chan admitResult, 10)
+	var heavyDone []func()
+	for range 2 {
+		d, err := r.admit(context.Background(), true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		heavyDone = append(heavyDone, d)
+	}
+	// A third heavy one waits although a slot is free.
+	queueClass(t, r, obs, 0, 1, true, results)
+	// A single run passes it.
+	light, err := r.admit(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q, run := obs.gauges(); q != 1 || run != 3 {
+		t.Fatalf("queued %d running %d, want 1 and 3", q, run)
+	}
+	// The next single run finds every slot taken and queues behind the heavy one.
+	queueClass(t, r, obs, 1, 2, false, results)
+	// The single run's slot frees: the heavy waiter still may not run (the share is used), so
+	// the slot goes to the single run behind it.
+	light()
+	if a := nextAdmitted(t, results); a.i != 1 || a.err != nil {
+		t.Fatalf("slot went to %d (%v), want the single run 1", a.i, a.err)
+	}
+	// A heavy slot frees: the heavy waiter gets it.
+	heavyDone[0]()
+	a := nextAdmitted(t, results)
+	if a.i != 0 || a.err != nil {
+		t.Fatalf("heavy slot went to %d (%v), want the heavy waiter 0", a.i, a.err)
+	}
+	a.done()
+	heavyDone[1]()
+	// Every slot is free again: one of them is still the single run 1's.
+	if q, run := obs.gauges(); q != 0 || run != 1 {
+		t.Fatalf("queued %d running %d, want 0 and 1", q, run)
+	}
+}
+
+// Among themselves, waiters keep arrival order: when a freed slot may go to either class, the
+// oldest waiter gets it, heavy or not.
+func TestAdmitClassesKeepArrivalOrder(t *testing.T) {
+	r, obs := newClassRunner(2, 1)
+	results := make(chan admitResult, 10)
+	heavy, err := r.admit(context.Background(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	light, err := r.admit(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Queue: single 0, heavy 1, single 2, heavy 3.
+	for i, h := range []bool{false, true, false, true} {
+		queueClass(t, r, obs, i, i+1, h, results)
+	}
+	// The single slot frees: the oldest waiter that can run is single 0.
+	light()
+	a := nextAdmitted(t, results)
+	if a.i != 0 {
+		t.Fatalf("got %d, want 0", a.i)
+	}
+	light = a.done
+	// The heavy slot frees: heavy 1, the oldest, gets it (single 2 could run too).
+	heavy()
+	a = nextAdmitted(t, results)
+	if a.i != 1 {
+		t.Fatalf("got %d, want 1", a.i)
+	}
+	heavy = a.done
+	// The single slot frees: single 2 gets it; heavy 3 waits for the heavy share.
+	light()
+	a = nextAdmitted(t, results)
+	if a.i != 2 {
+		t.Fatalf("got %d, want 2", a.i)
+	}
+	a.done()
+	if q, _ := obs.gauges(); q != 1 {
+		t.Fatalf("queued %d, want heavy 3 still waiting", q)
+	}
+	heavy()
+	a = nextAdmitted(t, results)
+	if a.i != 3 {
+		t.Fatalf("got %d, want 3", a.i)
+	}
+	a.done()
+	checkIdle(t, r, obs)
+}
+
+// With one slot there is no share to leave: heavy executions may use it.
+func TestAdmitOneSlotTakesHeavy(t *testing.T) {
+	r, _ := newClassRunner(1, 0)
+	done, err := r.admit(context.Background(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done()
 }

@@ -2,8 +2,10 @@ package runner
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/codeexec/codeexec/agentproto"
 )
@@ -47,43 +49,95 @@ type Sink interface {
 	Event(ev Event) error
 }
 
+// Console is the Sink of an interactive execution (Request.Interactive): it also gives the input
+// the client sends while the run goes on (stdin chunks, the end of stdin, signals). The run's
+// stdin stays open until Input is closed or sends KindStdinEOF.
+type Console interface {
+	Sink
+	Input() <-chan agentproto.Input
+}
+
 // SinkFunc adapts a function to Sink.
 type SinkFunc func(Event) error
 
 // Event calls f.
 func (f SinkFunc) Event(ev Event) error { return f(ev) }
 
+// Budget is how much program output the answers of one request may still keep: a batch's
+// submissions share one. Past it, a step's output is still judged in full but not kept.
+type Budget struct {
+	mu   sync.Mutex
+	left int64
+}
+
+// NewBudget is a budget of n bytes.
+func NewBudget(n int64) *Budget { return &Budget{left: n} }
+
+// take grants up to n bytes of the budget and returns how many.
+func (b *Budget) take(n int64) int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n = max(min(n, b.left), 0)
+	b.left -= n
+	return n
+}
+
+type budgetKey struct{}
+
+// WithBudget makes the executions under ctx share b (a batch's submissions do); without one,
+// each execution gets a budget of server.maxAnswerBytes.
+func WithBudget(ctx context.Context, b *Budget) context.Context {
+	return context.WithValue(ctx, budgetKey{}, b)
+}
+
+func budgetFrom(ctx context.Context, n int64) *Budget {
+	if b, ok := ctx.Value(budgetKey{}).(*Budget); ok {
+		return b
+	}
+	return NewBudget(n)
+}
+
 // collector builds the Result from the agent's events and passes them on to the caller's sink.
 type collector struct {
-	p    *Plan
-	sink Sink
+	p      *Plan
+	sink   Sink
+	budget *Budget
 
 	stage          string
 	index          int
 	stdout, stderr bytes.Buffer
-	compile        *Step
-	runs           []Step
-	agentErr       string
-	sinkErr        error
+	// step is the current step: its output limit bounds what is collected of it, whatever the
+	// agent sends; cut says output past it was dropped.
+	step     *agentproto.Step
+	cut      bool
+	compile  *Step
+	runs     []Step
+	verdicts []Status // of each run, judged on its whole output
+	agentErr string
+	sinkErr  error
 }
 
-func newCollector(p *Plan, sink Sink) *collector {
-	return &collector{p: p, sink: sink}
+func newCollector(p *Plan, sink Sink, budget *Budget) *collector {
+	return &collector{p: p, sink: sink, budget: budget}
 }
 
 func (c *collector) handle(ev agentproto.Event) error {
 	switch ev.Kind {
 	case agentproto.KindStepStarted:
 		c.stage, c.index = ev.Started.Name, ev.Started.Index
+		c.step = c.p.step(c.stage, c.index)
 		c.stdout.Reset()
 		c.stderr.Reset()
+		c.cut = false
 		return c.emit(Event{Type: StageStarted, Stage: c.stageName(), Test: c.test()})
 	case agentproto.KindStdout:
-		c.stdout.Write(ev.Data)
-		return c.emit(Event{Type: Stdout, Stage: c.stageName(), Test: c.test(), Data: ev.Data})
+		data := c.bound(ev.Data)
+		c.stdout.Write(data)
+		return c.emitData(Stdout, data)
 	case agentproto.KindStderr:
-		c.stderr.Write(ev.Data)
-		return c.emit(Event{Type: Stderr, Stage: c.stageName(), Test: c.test(), Data: ev.Data})
+		data := c.bound(ev.Data)
+		c.stderr.Write(data)
+		return c.emitData(Stderr, data)
 	case agentproto.KindStepFinished:
 		return c.finished(ev.Finished)
 	case agentproto.KindDone:
@@ -92,27 +146,81 @@ func (c *collector) handle(ev agentproto.Event) error {
 	return nil
 }
 
+// bound cuts data to what the step's output limit leaves: the agent enforces the limit, and a
+// broken one must not make the host hold more.
+func (c *collector) bound(data []byte) []byte {
+	if c.step == nil || c.step.OutputLimit <= 0 {
+		return data
+	}
+	room := c.step.OutputLimit - int64(c.stdout.Len()+c.stderr.Len())
+	if int64(len(data)) > room {
+		c.cut = true
+		return data[:max(room, 0)]
+	}
+	return data
+}
+
+func (c *collector) emitData(t EventType, data []byte) error {
+	if len(data) == 0 {
+		return nil
+	}
+	return c.emit(Event{Type: t, Stage: c.stageName(), Test: c.test(), Data: data})
+}
+
 func (c *collector) finished(m *agentproto.StepResult) error {
 	st := measure(c.p, m)
-	// The buffers are reused for the next step; the step keeps its own copies.
-	st.Stdout = bytes.Clone(c.stdout.Bytes())
-	st.Stderr = bytes.Clone(c.stderr.Bytes())
+	st.Truncated = st.Truncated || c.cut
+	// Judged on the whole output; kept only as far as the answer's budget goes.
+	st.Stdout, st.Stderr = c.stdout.Bytes(), c.stderr.Bytes()
 	if runtimeOOM(c.p, &st) {
 		st.Status = MemoryLimitExceeded
 	}
 	ev := Event{Type: StageFinished, Stage: c.stageName(), Test: c.test()}
+	v := Status("")
+	if c.stage != StageCompile && len(c.p.Tests) > 0 {
+		v = verdict(c.p, len(c.runs), &st)
+		ev.Verdict = v
+	}
+	c.keep(&st, c.copies())
 	if c.stage == StageCompile {
 		c.compile = &st
 	} else {
 		c.runs = append(c.runs, st)
-		if len(c.p.Tests) > 0 {
-			ev.Verdict = verdict(c.p, len(c.runs)-1, &st)
-		}
+		c.verdicts = append(c.verdicts, v)
 	}
 	report := st
 	report.Stdout, report.Stderr = nil, nil
 	ev.Step = &report
 	return c.emit(ev)
+}
+
+// copies is how many times an answer shows the current step's output: the compile step's again
+// as the compile output; the first run's as the result's own output (and, in judge mode, once
+// more as its test's). Error messages quote at most maxMessageBytes of it.
+func (c *collector) copies() int64 {
+	switch {
+	case c.stage == StageCompile:
+		return 2
+	case len(c.runs) > 0:
+		return 1
+	case len(c.p.Tests) > 0:
+		return 3
+	}
+	return 2
+}
+
+// keep gives the step its own copy of as much of its output as the budget grants, counting each
+// time the answer shows it, stdout first; the rest is dropped, and the step says so.
+func (c *collector) keep(st *Step, copies int64) {
+	n := int64(len(st.Stdout) + len(st.Stderr))
+	granted := c.budget.take(n*copies) / copies
+	out := min(granted, int64(len(st.Stdout)))
+	st.Stdout = bytes.Clone(st.Stdout[:out])
+	st.Stderr = bytes.Clone(st.Stderr[:granted-out])
+	if granted < n {
+		st.Truncated = true
+		st.OutputDropped = true
+	}
 }
 
 func (c *collector) stageName() string {
@@ -142,7 +250,7 @@ func (c *collector) emit(ev Event) error {
 
 // result judges what was collected.
 func (c *collector) result() *Result {
-	return judge(c.p, c.compile, c.runs)
+	return judge(c.p, c.compile, c.runs, c.verdicts)
 }
 
 // measure turns the agent's measurement into a status.
@@ -192,7 +300,8 @@ func verdict(p *Plan, i int, st *Step) Status {
 	return Accepted
 }
 
-func judge(p *Plan, compile *Step, runs []Step) *Result {
+// judge builds the result from the steps and each run's verdict (judged on its whole output).
+func judge(p *Plan, compile *Step, runs []Step, verdicts []Status) *Result {
 	res := &Result{
 		JobID: p.JobID, Language: p.Language, Version: p.Version,
 		MemoryLimitBytes: p.MemoryBytes, TimeLimit: p.TimeLimit, TestCount: len(p.Tests),
@@ -218,7 +327,7 @@ func judge(p *Plan, compile *Step, runs []Step) *Result {
 	}
 	res.Status = Accepted
 	for i := range runs {
-		t := TestResult{Step: runs[i], Verdict: verdict(p, i, &runs[i])}
+		t := TestResult{Step: runs[i], Verdict: verdicts[i]}
 		if t.Verdict == Accepted {
 			res.Passed++
 		} else if res.Status == Accepted {
@@ -244,7 +353,7 @@ func compileMessage(s *Step) string {
 	case OutputLimitExceeded:
 		return "Compilation output limit exceeded"
 	}
-	msg := strings.TrimSpace(string(s.Stderr) + "\n" + string(s.Stdout))
+	msg := quote(strings.TrimSpace(string(s.Stderr) + "\n" + string(s.Stdout)))
 	if msg == "" {
 		msg = fmt.Sprintf("Compilation failed with exit code %d", s.ExitCode)
 	}
@@ -272,7 +381,7 @@ func verdictSentence(v Status, s *Step) string {
 	case WrongAnswer:
 		return "Wrong answer"
 	case RuntimeError:
-		if msg := strings.TrimSpace(string(s.Stderr)); msg != "" {
+		if msg := quote(strings.TrimSpace(string(s.Stderr))); msg != "" {
 			return msg
 		}
 		if s.Signal != "" {
@@ -281,6 +390,18 @@ func verdictSentence(v Status, s *Step) string {
 		return fmt.Sprintf("Exited with code %d", s.ExitCode)
 	}
 	return string(v)
+}
+
+// maxMessageBytes bounds the program's output an error message quotes (the whole output is in
+// the step's own fields).
+const maxMessageBytes = 64 << 10
+
+// quote is s cut to maxMessageBytes, on a rune boundary.
+func quote(s string) string {
+	if len(s) <= maxMessageBytes {
+		return s
+	}
+	return strings.ToValidUTF8(s[:maxMessageBytes], "") + " …"
 }
 
 // Same compares a program's output with the expected one: "exact" byte for byte, "trim"

@@ -39,6 +39,34 @@ type Plan struct {
 	// MemoryErrors are texts a runtime prints when it runs out of memory.
 	MemoryErrors []string `json:"memoryErrors,omitempty"`
 	Save         bool     `json:"save,omitempty"`
+	// Batch marks an entry of a batch: admitted as heavy, like a plan of several runs.
+	Batch bool `json:"batch,omitempty"`
+}
+
+// Heavy reports whether the plan is admitted in the heavy class (see Runner): it runs more
+// than one program, or is one of a batch.
+func (p *Plan) Heavy() bool { return len(p.Job.Runs) > 1 || p.Batch }
+
+// step is the job's step the agent names (name and index as in its StepStarted), nil if none.
+func (p *Plan) step(name string, index int) *agentproto.Step {
+	switch {
+	case name == StageCompile:
+		return p.Job.Compile
+	case index >= 0 && index < len(p.Job.Runs):
+		return &p.Job.Runs[index]
+	}
+	return nil
+}
+
+// CheckTotalLimit refuses a total of wall-clock limits (one plan's Deadline, or a batch's sum)
+// above the server's cap.
+func CheckTotalLimit(cfg *config.Config, total time.Duration) error {
+	limit := ms(cfg.Server.MaxTotalLimitMs)
+	if total <= limit {
+		return nil
+	}
+	return inputErr("the request's time limits add up to %.1f s of wall-clock time (every run's and compile's wall limit, every test, every submission); the cap is %.1f s (server.maxTotalLimitMs): send fewer tests or a lower timeLimitMs",
+		total.Seconds(), limit.Seconds())
 }
 
 // minMemoryMB is the least memory a request may ask for; runtimes fail in odd ways below it.
@@ -80,15 +108,21 @@ func NewPlan(cfg *config.Config, req *Request) (*Plan, error) {
 	if err := checkInput(cfg, req); err != nil {
 		return nil, err
 	}
+	if req.Interactive && len(req.Tests) > 0 {
+		return nil, inputErr("an interactive run takes no tests")
+	}
 	p := &Plan{
 		JobID: uuid.NewString(), Language: lang.Name, Version: lang.Version, Entry: path.Clean(entry.Name),
 		MemoryBytes: lim.memory, PoolMemoryBytes: lang.MemoryMB << 20, TimeLimit: lim.cpu,
-		Compare: req.Compare, MemoryErrors: lang.MemoryErrors, Save: req.Save,
+		Compare: req.Compare, MemoryErrors: lang.MemoryErrors, Save: req.Save, Batch: req.Batch,
 	}
 	if p.Compare == "" {
 		p.Compare = "trim"
 	}
 	p.buildJob(cfg, lang, lim, req, files, entry)
+	if err := CheckTotalLimit(cfg, p.Deadline); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
@@ -186,6 +220,16 @@ func (p *Plan) buildJob(cfg *config.Config, lang *config.Language, lim limits, r
 		p.Deadline += wall(lim.cpu)
 		return agentproto.Step{Name: "run", Argv: runArgv, Env: lang.Env, Stdin: stdin,
 			CPULimit: lim.cpu, WallLimit: wall(lim.cpu), OutputLimit: out}
+	}
+	if req.Interactive {
+		// A program waiting for its user uses no CPU: the clock limit is the session's. The
+		// output cap holds for the whole session, since it is one step.
+		step := run(req.Stdin)
+		p.Deadline += ms(cfg.Interactive.MaxWallMs) - step.WallLimit
+		step.WallLimit = ms(cfg.Interactive.MaxWallMs)
+		p.Job.Runs = []agentproto.Step{step}
+		p.Job.Interactive = true
+		return
 	}
 	if len(req.Tests) == 0 {
 		p.Job.Runs = []agentproto.Step{run(req.Stdin)}

@@ -164,3 +164,30 @@ func TestSame(t *testing.T) {
 		}
 	}
 }
+
+// A request whose steps' wall limits add up past server.maxTotalLimitMs is refused, naming the
+// cap; plans of several runs, and batch entries, are heavy.
+func TestTotalLimitAndClass(t *testing.T) {
+	cfg := testConfig(t)
+	tests := make([]Test, 100)
+	_, err := NewPlan(cfg, &Request{Language: "python", Code: []byte("x"), Tests: tests, TimeLimit: 15 * time.Second})
+	var in *InputError
+	if !errors.As(err, &in) || !strings.Contains(in.Msg, "server.maxTotalLimitMs") {
+		t.Fatalf("100 tests of 15 s: %v", err)
+	}
+	p, err := NewPlan(cfg, &Request{Language: "python", Code: []byte("x"), Tests: tests[:2]})
+	if err != nil || !p.Heavy() {
+		t.Fatalf("2 tests: heavy %v, %v", p != nil && p.Heavy(), err)
+	}
+	p, err = NewPlan(cfg, &Request{Language: "python", Code: []byte("x")})
+	if err != nil || p.Heavy() {
+		t.Fatalf("one run: heavy %v, %v", p != nil && p.Heavy(), err)
+	}
+	p, err = NewPlan(cfg, &Request{Language: "python", Code: []byte("x"), Batch: true})
+	if err != nil || !p.Heavy() {
+		t.Fatalf("batch entry: heavy %v, %v", p != nil && p.Heavy(), err)
+	}
+	if err := CheckTotalLimit(cfg, 601*time.Second); err == nil {
+		t.Fatal("601 s passed the default cap of 600 s")
+	}
+}

@@ -44,6 +44,12 @@ type Request struct {
 	StopOnFirstFailure bool
 	// Save asks for the execution to be kept in the execution log ("saveMetric").
 	Save bool
+	// Batch says the request is one submission of a batch.
+	Batch bool
+	// Interactive keeps the run's stdin open for what the client types while it runs (after
+	// Stdin), under the session limits (config interactive); it has one run and no tests. The
+	// input comes from a Sink that is also a Console.
+	Interactive bool
 }
 
 // InputError is a problem with the request itself; transports answer it with 400.

@@ -10,15 +10,19 @@ import (
 
 // Step is the measured outcome of one process (compile, or one run).
 type Step struct {
-	Status      Status
-	ExitCode    int
-	Signal      string
-	Stdout      []byte
-	Stderr      []byte
-	Truncated   bool
-	Wall        time.Duration
-	CPU         time.Duration
-	MemoryBytes int64
+	Status   Status
+	ExitCode int
+	Signal   string
+	Stdout   []byte
+	Stderr   []byte
+	// Truncated: output is missing, cut at the output limit or dropped for the answer's size.
+	Truncated bool
+	// OutputDropped: the output was judged but not kept, past the answer's budget
+	// (server.maxAnswerBytes).
+	OutputDropped bool
+	Wall          time.Duration
+	CPU           time.Duration
+	MemoryBytes   int64
 	// TimeLimit says which limit stopped it, when one did.
 	TimeLimit agentproto.TimeLimit
 }
@@ -48,6 +52,9 @@ type Result struct {
 	// MemoryLimitBytes and TimeLimit are the limits that applied.
 	MemoryLimitBytes int64
 	TimeLimit        time.Duration
+	// Typed is what the client typed into an interactive run, kept (up to MaxTypedBytes) only
+	// for an execution to be saved in the log.
+	Typed []byte
 }
 
 // Summary is the seed service's flat view of a result, kept in the native API's answer and in

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/codeexec/codeexec/queue"
 )
 
 // fields are the attributes of Judge0's submission serializer (its table's columns without id,
@@ -66,8 +68,8 @@ type submission struct {
 	Token      string
 	Attrs      Attrs
 	Language   languageRef
-	State      State
-	Outcome    Outcome // when Done
+	Status     queue.Status
+	Outcome    Outcome // when done
 	FinishedAt time.Time
 }
 
@@ -106,7 +108,7 @@ func (s *submission) render(want []string, b64 bool) (json.RawMessage, error) {
 
 func (s *submission) field(name string, b64 bool) (json.RawMessage, error) {
 	a, o := &s.Attrs, &s.Outcome
-	done := s.State == Done
+	done := s.Status == queue.Done
 	text := func(b []byte, set bool) (json.RawMessage, error) {
 		switch {
 		case !set:
@@ -207,10 +209,10 @@ func (s *submission) field(name string, b64 bool) (json.RawMessage, error) {
 }
 
 func (s *submission) statusID() int {
-	switch s.State {
-	case Queued:
+	switch s.Status {
+	case queue.Queued:
 		return InQueue
-	case Running:
+	case queue.Running:
 		return Processing
 	}
 	return s.Outcome.Status

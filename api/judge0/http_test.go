@@ -16,9 +16,8 @@ import (
 
 	"github.com/codeexec/codeexec/api/httpjson"
 	"github.com/codeexec/codeexec/api/judge0"
-	"github.com/codeexec/codeexec/callback"
 	"github.com/codeexec/codeexec/config"
-	"github.com/codeexec/codeexec/localqueue"
+	"github.com/codeexec/codeexec/queue"
 	"github.com/codeexec/codeexec/runner"
 )
 
@@ -26,11 +25,16 @@ import (
 // the first byte of the source), or a failure.
 type gate struct {
 	release chan struct{}
+	// stop ends the runs still held when the test ends (a worker's job runs to its end, not
+	// to its context's).
+	stop chan struct{}
 }
 
 func (g *gate) Execute(ctx context.Context, p *runner.Plan, _ runner.Sink) (*runner.Result, error) {
 	select {
 	case <-g.release:
+	case <-g.stop:
+		return nil, errors.New("test over")
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
@@ -48,6 +52,11 @@ func (failCore) Fail(w http.ResponseWriter, _ *http.Request, err error, writeErr
 	writeErr(w, http.StatusInternalServerError, err.Error())
 }
 
+type warm struct{}
+
+func (warm) Warm(string) bool { return true }
+
+// server is the dialect on a real embedded queue whose one worker runs plans on a gate.
 func server(t *testing.T, maxPending int) (*httptest.Server, *gate) {
 	t.Helper()
 	cfg, err := config.Parse([]byte(`
@@ -60,12 +69,20 @@ languages:
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.Queue.Dir = t.TempDir()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	g := &gate{release: make(chan struct{}, 100)}
-	q := localqueue.New(g, 1, cfg.Queue.MaxPending, time.Hour, log)
-	t.Cleanup(q.Close)
-	cb, _ := callback.New(nil)
-	d := judge0.New(context.Background(), cfg, failCore{}, q, cb, log)
+	q, err := queue.Open(context.Background(), cfg.Queue, queue.Options{Name: "t", Languages: cfg.LanguageNames(), Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &gate{release: make(chan struct{}, 100), stop: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	w := &queue.Worker{Q: q, Name: "t", Exec: g, Warm: warm{}, Slots: 1,
+		Callback: func(s *queue.Submission) (queue.Notice, error) { return judge0.Callback(cfg, s) }}
+	go func() { w.Run(ctx); close(done) }()
+	t.Cleanup(func() { close(g.stop); cancel(); <-done; q.Close() })
+	d := judge0.New(cfg, failCore{}, q, log)
 	r := httprouter.New()
 	d.Routes(func(method, path string, _ bool, h http.HandlerFunc) { r.Handler(method, path, h) })
 	srv := httptest.NewServer(r)
@@ -102,9 +119,10 @@ func TestTokenLifecycle(t *testing.T) {
 		t.Fatalf("HTTP %d %s", code, body)
 	}
 	first := token(t, body)
-	_, body = call(t, srv, "POST", "/submissions", `{"source_code": "two", "language_id": 72}`)
+	_, body = call(t, srv, "POST", "/submissions", `{"source_code": "two", "language_id": 71}`)
 	second := token(t, body)
-	// The one worker holds the first (Processing) until released; the second is In Queue.
+	// The one worker's one slot holds the first (Processing) until released; the second is In
+	// Queue.
 	for {
 		if _, b := call(t, srv, "GET", "/submissions/"+first+"?fields=status_id", ""); b == `{"status_id":2}` {
 			break
@@ -122,16 +140,18 @@ func TestTokenLifecycle(t *testing.T) {
 		t.Errorf("wait=true: HTTP %d %s", code, body)
 	}
 	code, body = call(t, srv, "GET", "/submissions/batch?tokens="+first+","+second+",nope&fields=stdout,language_id&base64_encoded=true", "")
-	if code != 200 || body != `{"submissions":[{"stdout":"b25lCg==\n","language_id":71},{"stdout":"dHdvCg==\n","language_id":72},null]}` {
+	if code != 200 || body != `{"submissions":[{"stdout":"b25lCg==\n","language_id":71},{"stdout":"dHdvCg==\n","language_id":71},null]}` {
 		t.Errorf("batch get: HTTP %d %s", code, body)
 	}
-	if _, b := call(t, srv, "GET", "/submissions/"+second+"?fields=language", ""); b != `{"language":{"id":72,"name":"ruby (3.1.2)"}}` {
+	_, body = call(t, srv, "POST", "/submissions", `{"source_code": "four", "language_id": 72}`)
+	if _, b := call(t, srv, "GET", "/submissions/"+token(t, body)+"?fields=language", ""); b != `{"language":{"id":72,"name":"ruby (3.1.2)"}}` {
 		t.Errorf("default language name: %s", b)
 	}
 }
 
 func TestInternalErrorAndErrors(t *testing.T) {
-	srv, g := server(t, 1)
+	// queue.maxPending counts the jobs not finished: the one running and the one waiting.
+	srv, g := server(t, 2)
 	g.release <- struct{}{}
 	code, body := call(t, srv, "POST", "/submissions?wait=true", `{"source_code": "fail", "language_id": 71}`)
 	if code != 201 || !strings.Contains(body, `"status":{"id":13,"description":"Internal Error"}`) || !strings.Contains(body, `"message":"no sandbox could run the submission"`) {

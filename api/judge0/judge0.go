@@ -23,6 +23,7 @@ import (
 
 	"github.com/codeexec/codeexec/api/httpjson"
 	"github.com/codeexec/codeexec/config"
+	"github.com/codeexec/codeexec/queue"
 	"github.com/codeexec/codeexec/runner"
 )
 
@@ -30,55 +31,21 @@ import (
 // pick their language table by version (the official Python SDK) recognise the server.
 const Version = "1.13.1"
 
-// State is where a submission is in the store.
-type State string
+// API names Judge0's submissions in the queue (queue.SubmitOptions.API).
+const API = "judge0"
 
-const (
-	Queued  State = "queued"
-	Running State = "running"
-	Done    State = "done"
-)
-
-// Record is a submission as the store keeps it.
-type Record struct {
-	State State
-	// Meta is what Submit was given with the plan (the dialect's attributes), returned as given.
-	Meta []byte
-	// Result is the outcome once Done, unless Failure says why there is none (then the
-	// submission is Judge0's Internal Error).
-	Result     *runner.Result
-	Failure    string
-	FinishedAt time.Time // zero when unknown
-}
-
-// QueueStats is what GET /workers reports.
-type QueueStats struct {
-	Pending, Running, Workers int
-}
-
-// Store is what Judge0's tokens need from the async submissions: the in-process queue, or the
-// shared job queue.
+// Store is what Judge0's tokens need from the async submissions; *queue.Queue is one. A token is
+// a queue submission: the plan's job id, with Judge0's attributes as its Meta.
 type Store interface {
-	// Submit queues a plan with meta; the token names the submission. ErrQueueFull when no
-	// more may wait.
-	Submit(ctx context.Context, p *runner.Plan, meta []byte) (token string, err error)
-	// Get is the submission now; ErrNotFound for an unknown or expired token.
-	Get(ctx context.Context, token string) (Record, error)
-	// Wait is the submission once done, or as it is after max.
-	Wait(ctx context.Context, token string, max time.Duration) (Record, error)
-	Stats(ctx context.Context) (QueueStats, error)
-}
-
-// ErrQueueFull and ErrNotFound are the Store's errors that Judge0 answers in its own way.
-var (
-	ErrQueueFull = errors.New("queue is full")
-	ErrNotFound  = errors.New("no such submission")
-)
-
-// Callbacks checks and sends callbacks; *callback.Sender is one.
-type Callbacks interface {
 	CallbackChecker
-	Send(ctx context.Context, method, url string, body []byte, tries int, timeout time.Duration) error
+	// Submit queues a plan; queue.ErrFull when no more may wait.
+	Submit(ctx context.Context, p *runner.Plan, o queue.SubmitOptions) error
+	// Get is the submission now; queue.ErrNotFound for an unknown or expired token.
+	Get(ctx context.Context, token string) (*queue.Submission, error)
+	// Wait is the submission once done, or as it is when ctx ends.
+	Wait(ctx context.Context, token string) (*queue.Submission, error)
+	Depths(ctx context.Context) ([]queue.Depth, error)
+	Workers(ctx context.Context) ([]queue.WorkerInfo, error)
 }
 
 // Core is the server's mapping of errors to HTTP statuses.
@@ -91,18 +58,15 @@ type Route func(method, path string, limited bool, h http.HandlerFunc)
 
 // Dialect serves Judge0's API.
 type Dialect struct {
-	cfg       *config.Config
-	core      Core
-	store     Store
-	callbacks Callbacks
-	log       *slog.Logger
-	// notifying bounds the callbacks' goroutines to the server's life.
-	notifying context.Context
+	cfg   *config.Config
+	core  Core
+	store Store
+	log   *slog.Logger
 }
 
-// New makes the dialect; ctx bounds the callbacks still waiting for their submissions.
-func New(ctx context.Context, cfg *config.Config, core Core, store Store, cb Callbacks, log *slog.Logger) *Dialect {
-	return &Dialect{cfg: cfg, core: core, store: store, callbacks: cb, log: log, notifying: ctx}
+// New makes the dialect.
+func New(cfg *config.Config, core Core, store Store, log *slog.Logger) *Dialect {
+	return &Dialect{cfg: cfg, core: core, store: store, log: log}
 }
 
 // Routes adds Judge0's routes under the configured prefix.
@@ -167,12 +131,14 @@ func (d *Dialect) create(w http.ResponseWriter, r *http.Request) {
 		httpjson.Write(w, http.StatusCreated, map[string]string{"token": token})
 		return
 	}
-	rec, err := d.store.Wait(r.Context(), token, plan.Deadline+time.Duration(d.cfg.Server.QueueWaitMs)*time.Millisecond+time.Minute)
+	ctx, cancel := context.WithTimeout(r.Context(), plan.Deadline+time.Duration(d.cfg.Server.QueueWaitMs)*time.Millisecond+time.Minute)
+	sub, err := d.store.Wait(ctx, token)
+	cancel()
 	if err != nil {
 		d.fail(w, r, err)
 		return
 	}
-	out, err := d.submission(token, rec).render(want, b64)
+	out, err := d.submission(sub).render(want, b64)
 	if errors.Is(err, errNotUTF8) {
 		httpjson.Write(w, http.StatusCreated, map[string]string{"token": token, "error": conversionError})
 		return
@@ -183,7 +149,7 @@ func (d *Dialect) create(w http.ResponseWriter, r *http.Request) {
 // submit validates one submission, plans it and stores it. errs is the 422 hash; err a
 // failure of the store.
 func (d *Dialect) submit(ctx context.Context, raw json.RawMessage, b64 bool) (token string, plan *runner.Plan, errs Errors, err error) {
-	p, errs := parse(ctx, d.cfg, d.callbacks, raw, b64)
+	p, errs := parse(ctx, d.cfg, d.store, raw, b64)
 	if errs != nil {
 		return "", nil, errs, nil
 	}
@@ -199,14 +165,14 @@ func (d *Dialect) submit(ctx context.Context, raw json.RawMessage, b64 bool) (to
 	if err != nil {
 		return "", nil, nil, err
 	}
-	token, err = d.store.Submit(ctx, plan, meta)
-	if err != nil {
+	o := queue.SubmitOptions{API: API, Meta: meta}
+	if p.attrs.CallbackURL != nil && !blank(*p.attrs.CallbackURL) {
+		o.Callback = *p.attrs.CallbackURL
+	}
+	if err := d.store.Submit(ctx, plan, o); err != nil {
 		return "", nil, nil, err
 	}
-	if p.attrs.CallbackURL != nil && !blank(*p.attrs.CallbackURL) {
-		go d.notify(token, *p.attrs.CallbackURL)
-	}
-	return token, plan, nil, nil
+	return plan.JobID, plan, nil, nil
 }
 
 // planErrors puts a planning error under the attribute it is about.
@@ -226,10 +192,10 @@ func planErrors(msg string) Errors {
 // fail answers a store's error: Judge0's 503 and 404, else the server's status for it.
 func (d *Dialect) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
-	case errors.Is(err, ErrQueueFull):
+	case errors.Is(err, queue.ErrFull):
 		w.Header().Set("Retry-After", "1")
 		WriteError(w, http.StatusServiceUnavailable, "queue is full")
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, queue.ErrNotFound):
 		notFound(w)
 	default:
 		d.core.Fail(w, r, err, WriteError)
@@ -241,30 +207,54 @@ func notFound(w http.ResponseWriter) {
 	httpjson.Write(w, http.StatusNotFound, map[string]any{"status": 404, "error": "Not Found"})
 }
 
-// submission is a stored record as Judge0 shows it.
-func (d *Dialect) submission(token string, rec Record) *submission {
-	s := &submission{Token: token, State: rec.State, FinishedAt: rec.FinishedAt}
-	if err := json.Unmarshal(rec.Meta, &s.Attrs); err != nil {
-		d.log.Error("judge0: a submission's attributes do not decode", "token", token, "err", err)
+// submission is a queue submission as Judge0 shows it.
+func (d *Dialect) submission(sub *queue.Submission) *submission {
+	s, err := view(d.cfg, sub)
+	if err != nil {
+		d.log.Error("judge0: a submission's attributes do not decode", "token", sub.Token, "err", err)
 	}
+	return s
+}
+
+// view is a queue submission as Judge0 shows it: its attributes are its Meta, its outcome is
+// derived from its result.
+func view(cfg *config.Config, sub *queue.Submission) (*submission, error) {
+	s := &submission{Token: sub.Token, Status: sub.Status, FinishedAt: sub.FinishedAt}
+	err := json.Unmarshal(sub.Meta, &s.Attrs)
 	s.Language = languageRef{ID: s.Attrs.LanguageID}
-	if l, ok := d.cfg.Judge0Language(s.Attrs.LanguageID); ok {
+	if l, ok := cfg.Judge0Language(s.Attrs.LanguageID); ok {
 		s.Language.Name = languageName(l)
 	}
-	if rec.State != Done {
-		return s
+	if sub.Status != queue.Done {
+		return s, err
 	}
 	switch {
-	case rec.Result != nil:
-		s.Outcome = FromResult(rec.Result, deref(s.Attrs.ExpectedOutput), s.Attrs.ExpectedOutput != nil, s.Attrs.RedirectStderr)
+	case sub.Result != nil:
+		s.Outcome = FromResult(sub.Result, deref(s.Attrs.ExpectedOutput), s.Attrs.ExpectedOutput != nil, s.Attrs.RedirectStderr)
 	default:
-		msg := rec.Failure
-		if msg == "" {
-			msg = "the submission has no result"
+		// An input error is the client's to read; any other cause is for the server's log.
+		msg := "no sandbox could run the submission"
+		if sub.Failure != nil && sub.Failure.Kind == "input" {
+			msg = sub.Failure.Message
 		}
 		s.Outcome = Outcome{Status: InternalError, Message: &msg}
 	}
-	return s
+	return s, err
+}
+
+// Callback is a finished submission's callback as Judge0's job sends it from its ensure block: a
+// PUT of the default fields, base64-encoded, up to three tries (a try that got any answer is the
+// last) of five seconds each (queue.Callbacks' timeout). The worker that ran it sends it.
+func Callback(cfg *config.Config, sub *queue.Submission) (queue.Notice, error) {
+	s, err := view(cfg, sub)
+	if err != nil {
+		return queue.Notice{}, err
+	}
+	body, err := s.render(defaultFields, true)
+	if err != nil {
+		return queue.Notice{}, err
+	}
+	return queue.Notice{Method: http.MethodPut, Body: body, Backoff: make([]time.Duration, callbackTries-1), AnyAnswer: true}, nil
 }
 
 func (d *Dialect) show(w http.ResponseWriter, r *http.Request) {
@@ -277,12 +267,12 @@ func (d *Dialect) show(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	rec, err := d.store.Get(r.Context(), token)
+	sub, err := d.store.Get(r.Context(), token)
 	if err != nil {
 		d.fail(w, r, err)
 		return
 	}
-	out, err := d.submission(token, rec).render(want, queryTrue(r, "base64_encoded"))
+	out, err := d.submission(sub).render(want, queryTrue(r, "base64_encoded"))
 	if err != nil {
 		WriteError(w, http.StatusBadRequest, conversionError)
 		return
@@ -318,13 +308,13 @@ func (d *Dialect) batchCreate(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusBadRequest, msg)
 		return
 	}
-	st, err := d.store.Stats(r.Context())
+	pending, err := d.pending(r.Context())
 	if err != nil {
 		d.fail(w, r, err)
 		return
 	}
-	if st.Pending+len(req.Submissions) > d.cfg.Queue.MaxPending {
-		d.fail(w, r, ErrQueueFull)
+	if pending+len(req.Submissions) > d.cfg.Queue.MaxPending {
+		d.fail(w, r, queue.ErrFull)
 		return
 	}
 	b64 := queryTrue(r, "base64_encoded")
@@ -372,46 +362,21 @@ func (d *Dialect) batchShow(w http.ResponseWriter, r *http.Request) {
 	b64 := queryTrue(r, "base64_encoded")
 	out := make([]json.RawMessage, len(tokens))
 	for i, token := range tokens {
-		rec, err := d.store.Get(r.Context(), token)
+		sub, err := d.store.Get(r.Context(), token)
 		switch {
-		case errors.Is(err, ErrNotFound):
+		case errors.Is(err, queue.ErrNotFound):
 			out[i] = json.RawMessage("null")
 			continue
 		case err != nil:
 			d.fail(w, r, err)
 			return
 		}
-		if out[i], err = d.submission(token, rec).render(want, b64); err != nil {
+		if out[i], err = d.submission(sub).render(want, b64); err != nil {
 			WriteError(w, http.StatusBadRequest, batchConversionError)
 			return
 		}
 	}
 	httpjson.Write(w, http.StatusOK, map[string]any{"submissions": out})
-}
-
-// notify sends the callback once the submission is done, as Judge0's job does from its ensure
-// block: a PUT of the default fields, base64-encoded, up to three tries of five seconds. It is
-// sent by the API process that took the submission.
-func (d *Dialect) notify(token, url string) {
-	until := time.Now().Add(time.Duration(d.cfg.Queue.ResultTTL))
-	for time.Now().Before(until) {
-		rec, err := d.store.Wait(d.notifying, token, time.Minute)
-		if err != nil || d.notifying.Err() != nil {
-			d.log.Warn("judge0: callback abandoned", "token", token, "err", err)
-			return
-		}
-		if rec.State != Done {
-			continue
-		}
-		body, err := d.submission(token, rec).render(defaultFields, true)
-		if err == nil {
-			err = d.callbacks.Send(d.notifying, http.MethodPut, url, body, callbackTries, callbackTimeout)
-		}
-		if err != nil {
-			d.log.Warn("judge0: callback failed", "token", token, "err", err)
-		}
-		return
-	}
 }
 
 // language is one Judge0 language id of a configured language.
@@ -546,7 +511,7 @@ func (d *Dialect) configInfo(w http.ResponseWriter, r *http.Request) {
 		"allowed_languages_for_compile_options":            []string{},
 		"enable_command_line_arguments":                    true,
 		"enable_submission_delete":                         false,
-		"enable_callbacks":                                 d.callbacks.Enabled(),
+		"enable_callbacks":                                 len(d.cfg.Queue.CallbackAllow) > 0,
 		"callbacks_max_tries":                              callbackTries,
 		"callbacks_timeout":                                callbackTimeout.Seconds(),
 		"enable_additional_files":                          true,
@@ -593,15 +558,35 @@ func leastTmpfsKB(cfg *config.Config) int64 {
 	return least
 }
 
-// workers is GET /workers: the submissions queue and the workers that take from it.
+// pending is how many submissions wait in the queue, every language's.
+func (d *Dialect) pending(ctx context.Context) (int, error) {
+	depths, err := d.store.Depths(ctx)
+	n := 0
+	for _, q := range depths {
+		n += q.Pending
+	}
+	return n, err
+}
+
+// workers is GET /workers: the job queue and the workers that take from it (their heartbeats).
 func (d *Dialect) workers(w http.ResponseWriter, r *http.Request) {
-	st, err := d.store.Stats(r.Context())
+	pending, err := d.pending(r.Context())
 	if err != nil {
 		d.fail(w, r, err)
 		return
 	}
+	list, err := d.store.Workers(r.Context())
+	if err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	slots, working := 0, 0
+	for _, wi := range list {
+		slots += wi.Slots
+		working += wi.InUse
+	}
 	httpjson.Write(w, http.StatusOK, []map[string]any{{
-		"queue": "codeexec", "size": st.Pending, "available": st.Workers,
-		"idle": max(st.Workers-st.Running, 0), "working": st.Running, "paused": 0, "failed": 0,
+		"queue": "codeexec", "size": pending, "available": slots,
+		"idle": max(slots-working, 0), "working": working, "paused": 0, "failed": 0,
 	}})
 }

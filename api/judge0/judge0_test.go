@@ -48,20 +48,17 @@ languages:
 	return cfg
 }
 
+// allowNone and allowAll stand for the queue's allow-list check; whether callbacks are on at all
+// is the config's queue.callbackAllow.
 type allowNone struct{}
 
-func (allowNone) Enabled() bool                       { return false }
-func (allowNone) Check(context.Context, string) error { return errors.New("off") }
-func (allowNone) Send(context.Context, string, string, []byte, int, time.Duration) error {
-	return errors.New("off")
-}
+func (allowNone) CheckCallback(string) error { return errors.New("off") }
 
 type allowAll struct{}
 
-func (allowAll) Enabled() bool { return true }
-func (allowAll) Check(_ context.Context, u string) error {
+func (allowAll) CheckCallback(u string) error {
 	if strings.HasPrefix(u, "http://10.") {
-		return errors.New("host 10.0.0.1 is not in the server's callback allow-list")
+		return errors.New("host 10.0.0.1 is not in the server's callback allow-list (queue.callbackAllow)")
 	}
 	return nil
 }
@@ -274,12 +271,16 @@ func TestParseErrors(t *testing.T) {
 		{`{"source_code": "x", "language_id": 71, "enable_per_process_and_thread_time_limit": true}`, allowNone{}, Errors{"enable_per_process_and_thread_time_limit": {"this option cannot be enabled"}}},
 		{`{"source_code": "x", "language_id": 71, "enable_per_process_and_thread_memory_limit": "true"}`, allowNone{}, Errors{"enable_per_process_and_thread_memory_limit": {"this option cannot be enabled"}}},
 		{`{"source_code": "x", "language_id": 71, "callback_url": "http://127.0.0.1/"}`, allowNone{}, Errors{"callback_url": {"setting callback is not allowed"}}},
-		{`{"source_code": "x", "language_id": 71, "callback_url": "http://10.0.0.1/"}`, allowAll{}, Errors{"callback_url": {"host 10.0.0.1 is not in the server's callback allow-list"}}},
+		{`{"source_code": "x", "language_id": 71, "callback_url": "http://10.0.0.1/"}`, allowAll{}, Errors{"callback_url": {"host 10.0.0.1 is not in the server's callback allow-list (queue.callbackAllow)"}}},
 		{`{"source_code": "x", "language_id": 71, "additional_files": "UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA=="}`, allowNone{}, nil},
 		{`{"source_code": "x", "language_id": 71, "additional_files": "bm90IGEgemlw"}`, allowNone{}, Errors{"additional_files": {"is not a zip archive: zip: not a valid zip file"}}},
 		{`[1]`, allowNone{}, Errors{"base": {"the submission must be a JSON object"}}},
 	}
 	for _, c := range cases {
+		cfg.Queue.CallbackAllow = nil
+		if _, on := c.cb.(allowAll); on {
+			cfg.Queue.CallbackAllow = []string{"127.0.0.1"}
+		}
 		_, errs := parse(context.Background(), cfg, c.cb, json.RawMessage(c.body), false)
 		if !reflect.DeepEqual(errs, c.want) {
 			t.Errorf("%.90s:\n got %v\nwant %v", c.body, errs, c.want)

@@ -71,10 +71,9 @@ var permitted = []string{"source_code", "language_id", "compiler_options", "comm
 	"enable_per_process_and_thread_memory_limit", "max_file_size", "redirect_stderr_to_stdout", "callback_url",
 	"additional_files", "enable_network"}
 
-// CallbackChecker says why a callback URL is refused (nil: allowed); *callback.Sender is one.
+// CallbackChecker says why a callback URL is refused (nil: allowed); *queue.Queue is one.
 type CallbackChecker interface {
-	Enabled() bool
-	Check(ctx context.Context, url string) error
+	CheckCallback(url string) error
 }
 
 // parsed is a validated submission: its attributes and what the runner gets.
@@ -158,9 +157,9 @@ func parse(ctx context.Context, cfg *config.Config, cb CallbackChecker, raw json
 		errs.add("compiler_options", "setting compiler options is not allowed")
 	}
 	if a.CallbackURL != nil && !blank(*a.CallbackURL) {
-		if !cb.Enabled() {
+		if len(cfg.Queue.CallbackAllow) == 0 {
 			errs.add("callback_url", "setting callback is not allowed")
-		} else if err := cb.Check(ctx, *a.CallbackURL); err != nil {
+		} else if err := cb.CheckCallback(*a.CallbackURL); err != nil {
 			errs.add("callback_url", "%v", err)
 		}
 	}

@@ -121,9 +121,15 @@ type Request struct {
 
 // Stage is the answer of one stage (compile or run) in Piston's shape.
 type Stage struct {
-	Stdout  string  `json:"stdout"`
-	Stderr  string  `json:"stderr"`
-	Output  string  `json:"output"`
+	Stdout string `json:"stdout"`
+	Stderr string `json:"stderr"`
+	Output string `json:"output"`
+	Exit
+}
+
+// Exit is how a stage ended, in Piston's shape: the stage of an answer without its output, and
+// the exit message of a /api/v2/connect session.
+type Exit struct {
 	Code    *int    `json:"code"`
 	Signal  *string `json:"signal"`
 	Message *string `json:"message"`
@@ -262,11 +268,17 @@ func FromResult(res *runner.Result) *Answer {
 // stage maps one measured step to Piston's stage. Piston reports code null and the signal's
 // name when the process was killed, and a two-letter status when it did not end well.
 func stage(st *runner.Step) *Stage {
-	out := &Stage{CPUTime: runner.Millis(st.CPU), WallTime: runner.Millis(st.Wall), Memory: st.MemoryBytes}
+	out := &Stage{Exit: ExitOf(st)}
 	out.Stdout, _ = httpjson.Text(st.Stdout)
 	out.Stderr, _ = httpjson.Text(st.Stderr)
 	// Piston interleaves both streams in arrival order; they are captured apart here.
 	out.Output = out.Stdout + out.Stderr
+	return out
+}
+
+// ExitOf is how a measured step ended, in Piston's shape.
+func ExitOf(st *runner.Step) Exit {
+	out := Exit{CPUTime: runner.Millis(st.CPU), WallTime: runner.Millis(st.Wall), Memory: st.MemoryBytes}
 	if st.Signal != "" {
 		sig := st.Signal
 		out.Signal = &sig

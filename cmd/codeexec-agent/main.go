@@ -22,7 +22,12 @@ func main() {
 	agent.ReserveThreads(agent.ReservedThreads)
 	out := agentproto.NewWriter(os.Stdout)
 	hello := agentproto.Hello{Version: agentproto.Version}
-	if err := prepare(); err != nil {
+	// Before any step: the steps inherit the guard.
+	err := agent.GuardInit()
+	if err == nil {
+		err = prepare()
+	}
+	if err != nil {
 		hello.Error = agent.ErrorText(err)
 		_ = out.JSON(agentproto.KindHello, hello)
 		os.Exit(1)
@@ -36,7 +41,8 @@ func main() {
 // signals it has no handler for, and the Go runtime handles most of them (SIGTERM, SIGHUP and
 // SIGINT end the process, SIGQUIT dumps its goroutines): without this, a program could end the
 // agent and leave its job without an answer. SIGKILL and SIGSTOP from inside the namespace never
-// reach init. signal.Ignore would not do: ignored signals stay ignored across exec, and every
+// reach init. Signals queued with a forged si_code are refused by agent.GuardInit. signal.Ignore
+// would not do: ignored signals stay ignored across exec, and every
 // step must start with the default dispositions. Reaping is unaffected: it waits with wait4.
 func discardSignals() {
 	c := make(chan os.Signal, 16)

@@ -11,12 +11,12 @@ import (
 // layers orders the packages from the bottom: a package may import ours only from a lower layer,
 // so data flows api → runner → pool → engine and back, and no package reaches above itself.
 var layers = [][]string{
-	{"agentproto", "config", "metrics", "api/httpjson", "callback"},
+	{"agentproto", "config", "metrics", "api/httpjson"},
 	{"agent", "pool"},
 	{"pool/docker", "runner"},
-	{"execlog"},
+	{"execlog", "queue"},
 	{"api/piston", "api/judge0"},
-	{"localqueue"},
+	{"api/live"},
 	{"api"},
 	{"cmd/codeexec", "cmd/codeexec-agent"},
 }

@@ -15,18 +15,18 @@ import (
 	"time"
 
 	"github.com/codeexec/codeexec/api"
-	"github.com/codeexec/codeexec/callback"
 	"github.com/codeexec/codeexec/config"
 	"github.com/codeexec/codeexec/execlog"
-	"github.com/codeexec/codeexec/localqueue"
 	"github.com/codeexec/codeexec/metrics"
 	"github.com/codeexec/codeexec/pool"
 	"github.com/codeexec/codeexec/pool/docker"
+	"github.com/codeexec/codeexec/queue"
 	"github.com/codeexec/codeexec/runner"
 )
 
 func main() {
 	configPath := flag.String("config", "config.yaml", "configuration file")
+	role := flag.String("role", "all", "all: one process with an embedded queue; api: HTTP only, no Docker; worker: runs the queue's jobs on this host's engine")
 	listImages := flag.Bool("list-images", false, "print each language's name and image, then exit (used by make images)")
 	flag.Parse()
 	if *listImages {
@@ -40,13 +40,26 @@ func main() {
 		}
 		return
 	}
-	if err := run(*configPath); err != nil {
+	switch *role {
+	case roleAll, roleAPI, roleWorker:
+	default:
+		fmt.Fprintf(os.Stderr, "codeexec: -role %q: use all, api or worker\n", *role)
+		os.Exit(2)
+	}
+	if err := run(*configPath, *role); err != nil {
 		fmt.Fprintln(os.Stderr, "codeexec:", err)
 		os.Exit(1)
 	}
 }
 
-func run(configPath string) error {
+// The roles a process plays (README "Scaling out").
+const (
+	roleAll    = "all"
+	roleAPI    = "api"
+	roleWorker = "worker"
+)
+
+func run(configPath, role string) error {
 	cfg, err := loadConfig(configPath)
 	if err != nil {
 		return err
@@ -57,7 +70,7 @@ func run(configPath string) error {
 	// cleaned up like at any shutdown.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	s := &server{cfg: cfg, log: log}
+	s := &server{cfg: cfg, log: log, role: role}
 	err = s.open(ctx)
 	switch {
 	case err == nil:
@@ -71,7 +84,7 @@ func run(configPath string) error {
 	return err
 }
 
-// loadConfig reads the config file; env PORT overrides the port.
+// loadConfig reads the config file; env PORT overrides the port, env NATS_URL queue.url.
 func loadConfig(path string) (*config.Config, error) {
 	cfg, err := config.Load(path)
 	if err != nil {
@@ -83,6 +96,9 @@ func loadConfig(path string) (*config.Config, error) {
 			return nil, fmt.Errorf("PORT=%q is not a port number", p)
 		}
 		cfg.Server.Port = port
+	}
+	if u := os.Getenv("NATS_URL"); u != "" {
+		cfg.Queue.URL = u
 	}
 	return cfg, nil
 }
@@ -96,8 +112,9 @@ func newLogger(format string) *slog.Logger {
 
 // server is what run starts and must stop; shutdown stops whatever open got to.
 type server struct {
-	cfg *config.Config
-	log *slog.Logger
+	cfg  *config.Config
+	log  *slog.Logger
+	role string
 
 	ln        net.Listener
 	xlog      *execlog.Log
@@ -106,12 +123,14 @@ type server struct {
 	stopLeaks context.CancelFunc
 	http      *http.Server
 	serving   bool
-
-	// submissions are Judge0's tokens, run in this process.
-	submissions *localqueue.Queue
+	queue     *queue.Queue
+	// stopWorker stops the worker's pulling; workerDone closes when its jobs are finished.
+	stopWorker context.CancelFunc
+	workerDone chan struct{}
 }
 
-// open binds the port, opens the execution log, checks the engine and starts the pools.
+// open binds the port, opens the execution log, and, as the role needs: checks the engine and
+// starts the pools, opens the queue, starts the worker.
 func (s *server) open(ctx context.Context) error {
 	// The port first: when it is taken, nothing else has been started (no container), and the
 	// error comes at once.
@@ -132,38 +151,127 @@ func (s *server) open(ctx context.Context) error {
 		return err
 	}
 
-	if err := s.openEngine(ctx); err != nil {
-		return err
-	}
-
 	m := metrics.New()
 	if err := s.xlog.Register(m.Registry); err != nil {
 		return err
 	}
-	s.startPools(m)
-	obs := &observer{metrics: m, xlog: s.xlog, log: s.log}
-	exec := runner.New(s.cfg.Server, s.pools, obs, s.log)
-	callbacks, err := callback.New(s.cfg.Queue.CallbackAllow)
-	if err != nil {
+	deps := api.Deps{Metrics: m, ExecLog: s.xlog, Log: s.log}
+	var exec *runner.Runner
+	if s.role != roleAPI {
+		if err := s.openEngine(ctx); err != nil {
+			return err
+		}
+		s.startPools(m)
+		obs := &observer{metrics: m, xlog: s.xlog, log: s.log}
+		exec = runner.New(s.cfg.Server, s.pools, obs, s.log)
+		deps.Pools, deps.Engine = s.pools, s.engine
+	}
+	if err := s.openQueue(ctx, exec); err != nil {
 		return err
 	}
-	// Judge0's tokens: this process runs them (there is no shared job queue).
-	s.submissions = localqueue.New(exec, s.cfg.Server.MaxConcurrent, s.cfg.Queue.MaxPending, time.Duration(s.cfg.Queue.ResultTTL), s.log)
-	srv := api.New(s.cfg, api.Deps{Exec: exec, Pools: s.pools, Engine: s.engine, Metrics: m, ExecLog: s.xlog,
-		Submissions: s.submissions, Callbacks: callbacks, Log: s.log})
+	deps.Subs = s.queue
+	if rl := s.cfg.Server.RateLimit; rl.PerSecond > 0 {
+		// One limit across every api process on the queue.
+		lim, err := s.queue.RateLimiter(ctx, rl.PerSecond, max(rl.Burst, 1))
+		if err != nil {
+			return err
+		}
+		deps.RateLimit = lim
+	}
+	watchQueue(m, s.queue)
+	deps.Exec = queue.Executor{Q: s.queue, TakeWait: time.Duration(s.cfg.Server.QueueWaitMs) * time.Millisecond}
+	srv := api.New(s.cfg, deps)
+	handler := srv.Handler()
+	if s.role == roleWorker {
+		handler = srv.ProbesHandler()
+	}
 	s.http = &http.Server{
-		Handler:           srv.Handler(),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		// A client that sends its body too slowly is cut off. (Once the body is read, the
 		// server's read deadline no longer applies, so a long execution is not cut.)
-		ReadTimeout: 30 * time.Second,
-		IdleTimeout: 120 * time.Second,
+		ReadTimeout: time.Duration(s.cfg.Server.ReadTimeoutMs) * time.Millisecond,
+		IdleTimeout: time.Duration(s.cfg.Server.IdleTimeoutMs) * time.Millisecond,
 		// No WriteTimeout: it runs from the request's start, so it would have to outlast the
 		// longest admissible batch (queue wait, then maxBatch × maxTests runs at their maximum
 		// limits), hours with the defaults; a client that goes away cancels its execution
 		// instead.
 	}
+	s.http.RegisterOnShutdown(srv.CloseSessions)
 	return nil
+}
+
+// openQueue connects to the queue (the embedded server when no queue.url is set in role all)
+// and, where this process runs jobs, starts the worker.
+func (s *server) openQueue(ctx context.Context, exec *runner.Runner) error {
+	if s.cfg.Queue.URL == "" && s.role != roleAll {
+		return fmt.Errorf("-role %s needs a NATS cluster: set queue.url or env NATS_URL", s.role)
+	}
+	q, err := queue.Open(ctx, s.cfg.Queue, queue.Options{URL: s.cfg.Queue.URL, Name: s.cfg.Instance, Languages: s.cfg.LanguageNames(), Log: s.log})
+	if err != nil {
+		return err
+	}
+	s.queue = q
+	where := s.cfg.Queue.URL
+	if where == "" {
+		where = "embedded, store " + s.cfg.Queue.Dir
+	}
+	s.log.Info("job queue", "nats", where, "role", s.role)
+	if exec == nil {
+		return nil
+	}
+	w := &queue.Worker{Q: q, Name: s.cfg.Instance, Exec: exec, Slots: s.cfg.Server.MaxConcurrent, Callback: api.Callback(s.cfg),
+		Warm: warmPools{pools: s.pools, failFast: s.role == roleAll}}
+	wctx, cancel := context.WithCancel(context.Background())
+	s.stopWorker, s.workerDone = cancel, make(chan struct{})
+	go func() {
+		defer close(s.workerDone)
+		w.Run(wctx)
+	}()
+	return nil
+}
+
+// watchQueue exposes the queue's numbers as metrics.
+func watchQueue(m *metrics.Metrics, q *queue.Queue) {
+	m.WatchQueue(func(ctx context.Context) metrics.QueueNumbers {
+		depths, err := q.Depths(ctx)
+		if err != nil {
+			return metrics.QueueNumbers{}
+		}
+		workers, err := q.Workers(ctx)
+		if err != nil {
+			return metrics.QueueNumbers{}
+		}
+		n := metrics.QueueNumbers{Up: true}
+		for _, d := range depths {
+			n.Languages = append(n.Languages, metrics.QueueLanguage{Lang: d.Language, Pending: d.Pending, OldestSeconds: d.Oldest.Seconds()})
+		}
+		for _, w := range workers {
+			n.Workers = append(n.Workers, metrics.QueueWorker{Name: w.Name, Slots: w.Slots, InUse: w.InUse})
+		}
+		return n
+	}, func() metrics.QueueEvents {
+		c := &q.Counters
+		return metrics.QueueEvents{Published: c.Published.Load(), Acked: c.Acked.Load(), Redelivered: c.Redelivered.Load(), Dead: c.Dead.Load()}
+	})
+}
+
+// warmPools tells the worker when it can start a language's job: a warm container waits. In
+// role all, where no other host could take the job, it also takes a job its pool cannot serve
+// (no containers configured, or their starts keep failing), so that it is answered at once as
+// unavailable, as without the queue; a worker among others leaves it to them.
+type warmPools struct {
+	pools    *pool.Manager
+	failFast bool
+}
+
+func (w warmPools) Warm(lang string) bool {
+	p, ok := w.pools.Pool(lang)
+	if !ok {
+		return false
+	}
+	st := p.Stats()
+	return st.Ready > 0 || w.failFast && (st.Target == 0 || st.LastError != nil)
 }
 
 // openEngine connects to the engine, checks it has the images and removes what an earlier run
@@ -177,6 +285,15 @@ func (s *server) openEngine(ctx context.Context) error {
 	defer cancel()
 	if err := engine.Ping(ctx); err != nil {
 		return fmt.Errorf("docker engine does not answer (is dockerd running?): %w", err)
+	}
+	if reg := s.cfg.Pool.Registry; reg != "" {
+		// A new host gets its images from the registry; a pull may take minutes.
+		pctx, pcancel := context.WithTimeout(context.Background(), 30*time.Minute)
+		err := engine.PullMissing(pctx, reg, s.log)
+		pcancel()
+		if err != nil {
+			return err
+		}
 	}
 	if err := engine.CheckImages(ctx); err != nil {
 		return err
@@ -252,12 +369,20 @@ func (s *server) shutdown() {
 	case s.ln != nil:
 		_ = s.ln.Close()
 	}
+	if s.stopWorker != nil {
+		// No new job is pulled; the running ones finish and store their results.
+		s.stopWorker()
+		select {
+		case <-s.workerDone:
+		case <-shutCtx.Done():
+			s.log.Warn("jobs still running at the shutdown timeout: the queue gives them to another worker")
+		}
+	}
+	if s.queue != nil {
+		s.queue.Close()
+	}
 	if s.stopLeaks != nil {
 		s.stopLeaks()
-	}
-	if s.submissions != nil {
-		// They live in this process only: those still running end here.
-		s.submissions.Close()
 	}
 	if s.xlog != nil {
 		// Every execution has been handed to the log; write what is still buffered.

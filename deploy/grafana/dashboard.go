@@ -82,6 +82,17 @@ func Dashboard() (dashboard.Dashboard, error) {
 			query{`sum by (route, code) (rate(codeexec_http_requests_total[$__rate_interval]))`, "{{route}} {{code}}"})).
 		WithPanel(panel("HTTP latency p99", "s", "By route.",
 			query{`histogram_quantile(0.99, sum by (route, le) (rate(codeexec_http_request_duration_seconds_bucket[$__rate_interval])))`, "{{route}}"})).
+		WithRow(dashboard.NewRowBuilder("Job queue")).
+		WithPanel(panel("Queue depth", "short", "Jobs no worker took yet, by language (every process reports the same queue).",
+			query{`max by (language) (codeexec_queue_jobs_pending)`, "{{language}}"})).
+		WithPanel(panel("Oldest job age", "s", "Age of the oldest job in the queue, by language.",
+			query{`max by (language) (codeexec_queue_oldest_job_age_seconds)`, "{{language}}"})).
+		WithPanel(panel("Jobs", "ops", "Published, acknowledged, redelivered and dead jobs per second.",
+			query{`sum by (event) (rate(codeexec_queue_jobs_total[$__rate_interval]))`, "{{event}}"})).
+		WithPanel(panel("Workers and capacity", "short", "Workers seen by heartbeat; slots in use of each.",
+			query{`max(codeexec_queue_workers)`, "workers"},
+			query{`max by (worker) (codeexec_queue_worker_slots_in_use)`, "in use {{worker}}"},
+			query{`max by (worker) (codeexec_queue_worker_slots)`, "slots {{worker}}"})).
 		WithPanel(panel("Leaked containers", "short", "Containers of this instance that no pool knows; should stay 0.",
 			query{`sum(codeexec_leaked_containers)`, "leaked"})).
 		Build()

@@ -59,6 +59,8 @@ func TestDashboardLoadsStrictly(t *testing.T) {
 		"codeexec_execution_duration_seconds_bucket", "codeexec_executions_total",
 		"codeexec_rejected_requests_total", "codeexec_container_start_seconds_count",
 		"codeexec_container_start_failures_total", "codeexec_executions_in_flight", "codeexec_queue_depth",
+		"codeexec_queue_jobs_pending", "codeexec_queue_oldest_job_age_seconds", "codeexec_queue_jobs_total",
+		"codeexec_queue_workers", "codeexec_queue_worker_slots_in_use",
 	} {
 		if !names[want] {
 			t.Errorf("no panel queries %s", want)

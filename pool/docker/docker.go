@@ -6,23 +6,30 @@ package docker
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/jsonmessage"
 	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/google/uuid"
 
@@ -44,7 +51,7 @@ const agentPath = "/codeexec/agent"
 type Docker struct {
 	cli      *client.Client
 	instance string
-	agent    string // absolute host path of the agent binary
+	agent    string // host path of the agent binary's copy that is mounted (neutralCopy)
 	pool     config.Pool
 	langs    map[string]*config.Language
 }
@@ -59,11 +66,65 @@ func New(cfg *config.Config) (*Docker, error) {
 	if fi, err := os.Stat(agentAbs); err != nil || !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("agent binary %s not found: run `make build`", agentAbs)
 	}
+	agentAbs, err = neutralCopy(agentAbs, agentShelf)
+	if err != nil {
+		return nil, fmt.Errorf("copying the agent binary to %s: %w", agentShelf, err)
+	}
 	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %w", err)
 	}
 	return &Docker{cli: cli, instance: cfg.Instance, agent: agentAbs, pool: cfg.Pool, langs: cfg.Languages}, nil
+}
+
+// agentShelf is where the agent binary is mounted from. A bind mount shows its source in the
+// sandbox's /proc/self/mountinfo (its path and device): from a tmpfs folder named after the
+// binary's hash, that says nothing about the host's disks or where the server was installed.
+const agentShelf = "/dev/shm"
+
+// neutralCopy copies the binary at path to shelf/codeexec-<hash>/agent (once per build: servers
+// of the same build share it) and returns the copy's path. A folder of that name must be ours
+// and writable by us alone: nobody else may swap the binary every sandbox runs as PID 1.
+func neutralCopy(path, shelf string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	dir := filepath.Join(shelf, "codeexec-"+hex.EncodeToString(sum[:8]))
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return "", err
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return "", err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !fi.IsDir() || !ok || int(st.Uid) != os.Getuid() || fi.Mode().Perm()&0o022 != 0 {
+		return "", fmt.Errorf("%s exists and is not a folder only this user can write", dir)
+	}
+	dst := filepath.Join(dir, "agent")
+	if old, err := os.ReadFile(dst); err == nil && bytes.Equal(old, b) {
+		return dst, nil
+	}
+	tmp, err := os.CreateTemp(dir, "agent-*")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return "", err
+	}
+	if err := tmp.Chmod(0o755); err != nil {
+		tmp.Close()
+		return "", err
+	}
+	if err := tmp.Close(); err != nil {
+		return "", err
+	}
+	// A rename replaces the file whole: a container starting meanwhile mounts the old or the new.
+	return dst, os.Rename(tmp.Name(), dst)
 }
 
 // Ping reports whether the engine answers.
@@ -419,4 +480,71 @@ func (d *Docker) removeFailedCreate(ctx context.Context, name string, err error)
 func neverSent(err error) bool {
 	var transport *url.Error
 	return client.IsErrConnectionFailed(err) && !errors.As(err, &transport)
+}
+
+// PullMissing pulls each configured image the engine lacks from the registry (pool.registry),
+// as registry/image, and tags it with its configured name, logging the progress.
+func (d *Docker) PullMissing(ctx context.Context, registry string, log *slog.Logger) error {
+	for _, name := range sortedLanguages(d.langs) {
+		img := d.langs[name].Image
+		if _, err := d.cli.ImageInspect(ctx, img); err == nil {
+			continue
+		} else if !client.IsErrNotFound(err) {
+			return fmt.Errorf("inspecting image %s: %w", img, err)
+		}
+		ref := strings.TrimSuffix(registry, "/") + "/" + img
+		log.Info("pulling image", "language", name, "from", ref)
+		begin := time.Now()
+		rc, err := d.cli.ImagePull(ctx, ref, image.PullOptions{})
+		if err != nil {
+			return fmt.Errorf("pulling %s: %w", ref, err)
+		}
+		err = logPull(rc, ref, log)
+		rc.Close()
+		if err != nil {
+			return fmt.Errorf("pulling %s: %w", ref, err)
+		}
+		if err := d.cli.ImageTag(ctx, ref, img); err != nil {
+			return fmt.Errorf("tagging %s as %s: %w", ref, img, err)
+		}
+		log.Info("pulled image", "language", name, "image", img, "took", time.Since(begin).Round(time.Millisecond))
+	}
+	return nil
+}
+
+// logPull logs a pull's progress: each layer's milestones, and the bytes downloaded at most once
+// a second.
+func logPull(r io.Reader, ref string, log *slog.Logger) error {
+	dec := json.NewDecoder(r)
+	last := time.Time{}
+	for {
+		var m jsonmessage.JSONMessage
+		if err := dec.Decode(&m); err == io.EOF {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if m.Error != nil {
+			return m.Error
+		}
+		switch {
+		case m.Status == "Downloading" && m.Progress != nil:
+			if time.Since(last) >= time.Second {
+				last = time.Now()
+				log.Info("pull progress", "image", ref, "layer", m.ID, "bytes", m.Progress.Current, "of", m.Progress.Total)
+			}
+		case m.Status == "Extracting" || m.Status == "Waiting":
+		default:
+			log.Info("pull progress", "image", ref, "layer", m.ID, "status", m.Status)
+		}
+	}
+}
+
+func sortedLanguages(langs map[string]*config.Language) []string {
+	names := make([]string, 0, len(langs))
+	for n := range langs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
 }
