@@ -63,6 +63,10 @@ type ExecutionLog interface {
 // Deps are what the server serves from.
 type Deps struct {
 	Exec Executor
+	// Local is this process's own runner (nil in role api). Runs whose events go to a sink (the
+	// live transports) use it rather than Exec: a client's input and its going away do not
+	// cross the job queue.
+	Local Executor
 	// Pools and Engine are nil in a process without an engine (role api).
 	Pools   Pools
 	Engine  Pinger
@@ -81,6 +85,7 @@ type Deps struct {
 type Server struct {
 	cfg     *config.Config
 	exec    Executor
+	local   Executor
 	pools   Pools
 	engine  Pinger
 	metrics Metrics
@@ -97,7 +102,7 @@ type Server struct {
 
 // New makes the API server.
 func New(cfg *config.Config, d Deps) *Server {
-	s := &Server{cfg: cfg, exec: d.Exec, pools: d.Pools, engine: d.Engine, metrics: d.Metrics, execLog: d.ExecLog, subs: d.Subs, shared: d.RateLimit, log: d.Log}
+	s := &Server{cfg: cfg, exec: d.Exec, local: d.Local, pools: d.Pools, engine: d.Engine, metrics: d.Metrics, execLog: d.ExecLog, subs: d.Subs, shared: d.RateLimit, log: d.Log}
 	if rl := cfg.Server.RateLimit; rl.PerSecond > 0 {
 		s.limiter = newClientLimiter(rl.PerSecond, max(rl.Burst, 1))
 	}
@@ -123,7 +128,28 @@ func (s *Server) execute(ctx context.Context, req *runner.Request, sink runner.S
 	if err := s.chargeRuns(ctx, len(p.Job.Runs)); err != nil {
 		return nil, err
 	}
-	return s.exec.Execute(ctx, p, sink)
+	return s.executorFor(p, sink).Execute(ctx, p, sink)
+}
+
+// ErrNoEngine is the answer to a live session in a process without an engine of its own.
+var ErrNoEngine = errors.New("interactive sessions need a server with its own container engine (role all); this one only forwards jobs to workers")
+
+// executorFor picks the runner of a plan: this process's own for a run that streams to a sink
+// (when it has one), else the configured path (the job queue).
+func (s *Server) executorFor(p *runner.Plan, sink runner.Sink) Executor {
+	switch {
+	case sink != nil && s.local != nil:
+		return s.local
+	case p.Job.Interactive:
+		return noEngine{}
+	}
+	return s.exec
+}
+
+type noEngine struct{}
+
+func (noEngine) Execute(context.Context, *runner.Plan, runner.Sink) (*runner.Result, error) {
+	return nil, ErrNoEngine
 }
 
 // core is the server's execution path, converters and error mapping as the other dialects' and
@@ -137,7 +163,7 @@ func (c core) Execute(ctx context.Context, req *runner.Request, sink runner.Sink
 func (c core) Plan(req *runner.Request) (*runner.Plan, error) { return runner.NewPlan(c.s.cfg, req) }
 
 func (c core) Run(ctx context.Context, p *runner.Plan, sink runner.Sink) (*runner.Result, error) {
-	return c.s.exec.Execute(ctx, p, sink)
+	return c.s.executorFor(p, sink).Execute(ctx, p, sink)
 }
 
 func (c core) Request(b []byte) (*runner.Request, error) { return requestFromV2(b) }
@@ -301,6 +327,8 @@ func errorStatus(err error) (code int, msg, retryAfter string) {
 		return http.StatusBadRequest, input.Msg, ""
 	case errors.As(err, &limited):
 		return http.StatusTooManyRequests, limited.Error(), strconv.Itoa(retrySeconds(limited.RetryAfter))
+	case errors.Is(err, ErrNoEngine):
+		return http.StatusServiceUnavailable, ErrNoEngine.Error(), ""
 	case errors.Is(err, live.ErrTooManySessions):
 		return http.StatusTooManyRequests, live.ErrTooManySessions.Error(), "1"
 	case errors.Is(err, runner.ErrOverloaded):

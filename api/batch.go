@@ -38,20 +38,20 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request) {
 	if !s.decode(w, r, &req) {
 		return
 	}
-	n, max := len(req.Submissions), s.cfg.Judge.MaxBatch
+	n, most := len(req.Submissions), s.cfg.Judge.MaxBatch
 	switch {
 	case n == 0:
 		writeError(w, http.StatusBadRequest, `submissions is required: a list of execute requests, e.g. {"submissions": [{"language": "python", "code": "print(1)"}]}`)
 		return
-	case n > max:
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("%d submissions; the limit is %d (judge.maxBatch): split the batch", n, max))
+	case n > most:
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("%d submissions; the limit is %d (judge.maxBatch): split the batch", n, most))
 		return
 	}
 	// Every submission is planned first: the batch is admitted, charged and capped as a whole.
 	out := make([]batchEntry, n)
 	plans := make([]*runner.Plan, n)
 	var total time.Duration
-	runs := 0
+	runs, valid := 0, 0
 	for i, raw := range req.Submissions {
 		p, err := s.planSubmission(raw)
 		if err != nil {
@@ -59,6 +59,7 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		plans[i] = p
+		valid++
 		total += p.Deadline
 		runs += len(p.Job.Runs)
 	}
@@ -70,9 +71,10 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	// The submissions share one output budget, and run at most the heavy share of the slots at
-	// once (they are admitted as heavy): the rest would only wait in the shared queue.
-	ctx := runner.WithBudget(r.Context(), runner.NewBudget(s.cfg.Server.MaxAnswerBytes))
+	// The submissions share the answer's cap, each its part of it (wherever it runs), and run at
+	// most the heavy share of the slots at once (they are admitted as heavy): the rest would only
+	// wait in the shared queue.
+	share := s.cfg.Server.MaxAnswerBytes / int64(max(valid, 1))
 	var g errgroup.Group
 	g.SetLimit(s.cfg.Server.HeavyShare)
 	for i, p := range plans {
@@ -80,7 +82,8 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		g.Go(func() error {
-			res, err := s.exec.Execute(ctx, p, nil)
+			p.AnswerBytes = share
+			res, err := s.exec.Execute(r.Context(), p, nil)
 			if err != nil {
 				out[i] = s.entryError(r, i, err)
 			} else {

@@ -33,8 +33,9 @@ func runsPrinting(n int, out string) []agentproto.Event {
 func TestAnswerBudget(t *testing.T) {
 	out := strings.Repeat("x", 100)
 	r, _, _ := newTestRunner(t, &fakeSandbox{events: runsPrinting(5, out)})
-	ctx := WithBudget(context.Background(), NewBudget(350))
-	res, err := r.Execute(ctx, judgePlan(t, 5, out), nil)
+	p := judgePlan(t, 5, out)
+	p.AnswerBytes = 350
+	res, err := r.Execute(context.Background(), p, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,28 +48,6 @@ func TestAnswerBudget(t *testing.T) {
 		if len(tr.Stdout) != kept[i] || tr.OutputDropped != dropped || tr.Truncated != dropped {
 			t.Errorf("test %d: %d bytes kept, dropped %v, truncated %v; want %d, %v", i+1, len(tr.Stdout), tr.OutputDropped, tr.Truncated, kept[i], dropped)
 		}
-	}
-}
-
-// A batch's executions share one budget: the second finds what the first left.
-func TestAnswerBudgetShared(t *testing.T) {
-	out := strings.Repeat("y", 100)
-	ctx := WithBudget(context.Background(), NewBudget(450))
-	var kept []int
-	for range 2 {
-		r, _, _ := newTestRunner(t, &fakeSandbox{events: runsPrinting(2, out)})
-		res, err := r.Execute(ctx, judgePlan(t, 2, out), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, tr := range res.Tests {
-			kept = append(kept, len(tr.Stdout))
-		}
-	}
-	// 300 for the first run, 100 for the second, 50 left for the next execution's first run
-	// (counted three times: 16 bytes).
-	if want := []int{100, 100, 16, 0}; !equalInts(kept, want) {
-		t.Fatalf("kept %v, want %v", kept, want)
 	}
 }
 

@@ -2,7 +2,6 @@ package runner
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"strings"
 	"sync"
@@ -63,18 +62,17 @@ type SinkFunc func(Event) error
 // Event calls f.
 func (f SinkFunc) Event(ev Event) error { return f(ev) }
 
-// Budget is how much program output the answers of one request may still keep: a batch's
-// submissions share one. Past it, a step's output is still judged in full but not kept.
-type Budget struct {
+// budget is how much program output an answer may still keep. Past it, a step's output is still
+// judged in full but not kept.
+type budget struct {
 	mu   sync.Mutex
 	left int64
 }
 
-// NewBudget is a budget of n bytes.
-func NewBudget(n int64) *Budget { return &Budget{left: n} }
+func newBudget(n int64) *budget { return &budget{left: n} }
 
 // take grants up to n bytes of the budget and returns how many.
-func (b *Budget) take(n int64) int64 {
+func (b *budget) take(n int64) int64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	n = max(min(n, b.left), 0)
@@ -82,26 +80,11 @@ func (b *Budget) take(n int64) int64 {
 	return n
 }
 
-type budgetKey struct{}
-
-// WithBudget makes the executions under ctx share b (a batch's submissions do); without one,
-// each execution gets a budget of server.maxAnswerBytes.
-func WithBudget(ctx context.Context, b *Budget) context.Context {
-	return context.WithValue(ctx, budgetKey{}, b)
-}
-
-func budgetFrom(ctx context.Context, n int64) *Budget {
-	if b, ok := ctx.Value(budgetKey{}).(*Budget); ok {
-		return b
-	}
-	return NewBudget(n)
-}
-
 // collector builds the Result from the agent's events and passes them on to the caller's sink.
 type collector struct {
 	p      *Plan
 	sink   Sink
-	budget *Budget
+	budget *budget
 
 	stage          string
 	index          int
@@ -117,7 +100,7 @@ type collector struct {
 	sinkErr  error
 }
 
-func newCollector(p *Plan, sink Sink, budget *Budget) *collector {
+func newCollector(p *Plan, sink Sink, budget *budget) *collector {
 	return &collector{p: p, sink: sink, budget: budget}
 }
 

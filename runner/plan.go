@@ -39,6 +39,10 @@ type Plan struct {
 	// MemoryErrors are texts a runtime prints when it runs out of memory.
 	MemoryErrors []string `json:"memoryErrors,omitempty"`
 	Save         bool     `json:"save,omitempty"`
+	// AnswerBytes is how much program output the answer may keep (0: the executing runner's
+	// server.maxAnswerBytes); a batch gives each submission its share of one cap, so the cap
+	// holds wherever the submissions run.
+	AnswerBytes int64 `json:"answerBytes,omitempty"`
 	// Batch marks an entry of a batch: admitted as heavy, like a plan of several runs.
 	Batch bool `json:"batch,omitempty"`
 }

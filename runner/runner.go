@@ -209,7 +209,11 @@ func (r *Runner) execute(ctx context.Context, p *Plan, sink Sink) (*Result, erro
 	// The agent enforces every step's limits; this deadline only guards against a lost sandbox.
 	jobCtx, cancel := context.WithTimeout(ctx, p.Deadline+10*time.Second)
 	defer cancel()
-	c := newCollector(p, sink, budgetFrom(ctx, r.answerBytes))
+	answer := r.answerBytes
+	if p.AnswerBytes > 0 {
+		answer = p.AnswerBytes
+	}
+	c := newCollector(p, sink, newBudget(answer))
 	input, typed := r.input(jobCtx, p, sink)
 	err = sb.Run(jobCtx, &p.Job, input, c.handle)
 	cancel() // ends the input's copy, if any, before typed is read

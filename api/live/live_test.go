@@ -90,7 +90,7 @@ languages:
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := api.New(cfg, api.Deps{Exec: echoExec{}, Pools: fakePools{}, Engine: pinger{}, Metrics: metrics.New(),
+	a := api.New(cfg, api.Deps{Exec: echoExec{}, Local: echoExec{}, Pools: fakePools{}, Engine: pinger{}, Metrics: metrics.New(),
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	srv := httptest.NewServer(a.Handler())
 	t.Cleanup(srv.Close)

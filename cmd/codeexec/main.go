@@ -164,7 +164,7 @@ func (s *server) open(ctx context.Context) error {
 		s.startPools(m)
 		obs := &observer{metrics: m, xlog: s.xlog, log: s.log}
 		exec = runner.New(s.cfg.Server, s.pools, obs, s.log)
-		deps.Pools, deps.Engine = s.pools, s.engine
+		deps.Pools, deps.Engine, deps.Local = s.pools, s.engine, exec
 	}
 	if err := s.openQueue(ctx, exec); err != nil {
 		return err
