@@ -352,7 +352,7 @@ func TestJudge0API(t *testing.T) {
 			{map[string]any{"source_code": "print(1)", "language_id": 71, "cpu_time_limit": 100}, `{"cpu_time_limit":["must be less than or equal to 15"]}`},
 			{map[string]any{"source_code": "print(1)", "language_id": 71, "number_of_runs": 21}, `{"number_of_runs":["must be less than or equal to 20"]}`},
 			{map[string]any{"source_code": "x", "language_id": 54, "compiler_options": "-O3"}, `{"compiler_options":["setting compiler options is not allowed"]}`},
-			{map[string]any{"source_code": "print(1)", "language_id": 71, "callback_url": "http://169.254.169.254/latest/meta-data"}, `{"callback_url":["host 169.254.169.254 is not in the server's callback allow-list"]}`},
+			{map[string]any{"source_code": "print(1)", "language_id": 71, "callback_url": "http://169.254.169.254/latest/meta-data"}, `{"callback_url":["host 169.254.169.254 is not in the server's callback allow-list (queue.callbackAllow)"]}`},
 			{map[string]any{"source_code": "print(1)", "language_id": 71, "enable_per_process_and_thread_time_limit": true}, `{"enable_per_process_and_thread_time_limit":["this option cannot be enabled"]}`},
 		}
 		for _, c := range cases {
@@ -497,9 +497,11 @@ func testJudge0Client(t *testing.T, s *Server) {
 func TestJudge0QueueFull(t *testing.T) {
 	s := StartServer(t, ServerOptions{Languages: []string{"python"}, Edit: func(cfg map[string]any) {
 		cfg["server"].(map[string]any)["maxConcurrent"] = 1
-		cfg["queue"].(map[string]any)["maxPending"] = 1
+		// The queue holds the jobs not finished: the one running and the one waiting.
+		cfg["queue"].(map[string]any)["maxPending"] = 2
 	}})
-	slow := map[string]any{"language_id": 71, "source_code": "import time\ntime.sleep(1.5)", "cpu_time_limit": 1}
+	// It runs longer than the workers' heartbeat period, so /workers sees it running.
+	slow := map[string]any{"language_id": 71, "source_code": "import time\ntime.sleep(3)", "cpu_time_limit": 3}
 	first := judge0Call(t, s, "POST", "/submissions", slow)
 	if first.code != 201 {
 		t.Fatalf("first: HTTP %d %s", first.code, first.raw)
@@ -521,8 +523,14 @@ func TestJudge0QueueFull(t *testing.T) {
 	if batch.code != 503 {
 		t.Errorf("batch on a full queue: HTTP %d %s", batch.code, batch.raw)
 	}
-	w := judge0Call(t, s, "GET", "/workers", nil).arr()
-	if len(w) != 1 || w[0].(map[string]any)["size"] != 1.0 || w[0].(map[string]any)["working"] != 1.0 {
-		t.Errorf("/workers: %v", w)
+	// /workers is as of the workers' last heartbeat.
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		w := judge0Call(t, s, "GET", "/workers", nil).arr()
+		if len(w) == 1 && w[0].(map[string]any)["size"] == 1.0 && w[0].(map[string]any)["working"] == 1.0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/workers: %v, want size 1 (the second) and working 1 (the first)", w)
+		}
 	}
 }
