@@ -3,14 +3,23 @@ CONFIG ?= config.yaml
 GO ?= go
 export CGO_ENABLED ?= 0
 
-.PHONY: all build images push-images run test test-unit test-integration vet clean bench bench-ab
+.PHONY: all build images push-images run test test-unit test-integration vet clean bench bench-ab runsc
 
 all: build
 
 build: bin/codeexec bin/codeexec-agent
 
-bin/codeexec: FORCE
+bin/codeexec: playground/static/app.js FORCE
 	$(GO) build -o $@ ./cmd/codeexec
+
+# The browser playground (GET /): CodeMirror 6 and esbuild, pinned by package-lock.json, bundled
+# into playground/static/app.js, which the server embeds.
+playground/static/app.js: playground/web/node_modules playground/web/src/main.js
+	cd playground/web && npm run --silent build
+
+playground/web/node_modules: playground/web/package.json playground/web/package-lock.json
+	cd playground/web && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 # The agent runs inside the sandbox images: static, so it works on any base.
 bin/codeexec-agent: FORCE
@@ -33,16 +42,22 @@ run: build images
 vet:
 	$(GO) vet ./...
 
-test: build images test-unit test-integration
+test: build images runsc test-unit test-integration
 
-test-unit:
+test-unit: playground/static/app.js
 	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
 
 # Real engine, real containers, real HTTP (build tag integration). The execution log's tests
 # also run bin/ferretdb, a real MongoDB wire protocol server; the live sessions' tests a Node
-# client (e2e/node).
-test-integration: bin/ferretdb bin/nats-server e2e/node/node_modules
+# client (e2e/node); the playground's a headless Chromium (Debian's chromium, driven by chromedp).
+test-integration: bin/ferretdb bin/nats-server e2e/node/node_modules playground/static/app.js
 	$(GO) test -tags integration -count=1 -timeout 15m ./e2e/...
+
+# gVisor: installs runsc from Debian and registers it with the Docker engine as the runtime
+# "runsc" (reloading dockerd); idempotent. Needed for pool.runtime: runsc (SECURITY.md "gVisor")
+# and for the runsc suite of `make test`.
+runsc:
+	bash tools/runsc/setup.sh
 
 # The Node clients of the e2e tests (the ws package, pinned by package-lock.json).
 e2e/node/node_modules: e2e/node/package.json e2e/node/package-lock.json
@@ -53,7 +68,7 @@ e2e/node/node_modules: e2e/node/package.json e2e/node/package-lock.json
 # bench/results/latest/{report.md,report.json,chart.svg}. BENCH_FLAGS passes options (-runs 50).
 # Then the job queue's cost and the coordinator's ceiling (bench/queue, ~1 minute):
 # bench/results/queue/report.md.
-bench: build images
+bench: build images runsc
 	$(GO) run ./bench -config $(CONFIG) $(BENCH_FLAGS)
 	$(GO) run ./bench/queue -config $(CONFIG)
 
@@ -84,6 +99,6 @@ bin/nats-server:
 	GOBIN=$(CURDIR)/bin $(GO) install github.com/nats-io/nats-server/v2@$(NATS_SERVER_VERSION)
 
 clean:
-	rm -rf bin
+	rm -rf bin playground/static/app.js
 
 FORCE:

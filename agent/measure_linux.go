@@ -5,6 +5,7 @@ import (
 	"os"
 	"runtime/debug"
 	"runtime/metrics"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -121,7 +122,24 @@ func keyedValue(file, key string) (int64, bool) {
 	return 0, false
 }
 
-// procCPU is the fallback when no cgroup is readable: the main process's own CPU time.
+// othersCPU is the CPU time of every process in the container but the agent (PID 1), with that
+// of the children each has waited for: the fallback when no cgroup is readable and the agent is
+// PID 1. Processes the agent reaped are not in it.
+func othersCPU() time.Duration {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	var sum time.Duration
+	for _, e := range entries {
+		if pid, err := strconv.Atoi(e.Name()); err == nil && pid != 1 {
+			sum += procCPU(pid)
+		}
+	}
+	return sum
+}
+
+// procCPU is a process's CPU time with that of the children it has waited for.
 func procCPU(pid int) time.Duration {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
@@ -133,11 +151,14 @@ func procCPU(pid int) time.Duration {
 		return 0
 	}
 	f := strings.Fields(s[i+1:])
-	if len(f) < 13 {
+	if len(f) < 15 {
 		return 0
 	}
-	var ut, st int64
-	fmt.Sscan(f[11], &ut)
-	fmt.Sscan(f[12], &st)
-	return time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ is 100 on Linux
+	var ticks int64
+	for _, v := range f[11:15] { // utime, stime, cutime, cstime
+		var n int64
+		fmt.Sscan(v, &n)
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond // USER_HZ is 100 on Linux
 }

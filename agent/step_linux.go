@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -200,6 +201,8 @@ type ending struct {
 	at     time.Time          // when the main process ended
 	cpu    time.Duration      // of every process reaped
 	maxRSS int64              // KiB, of the largest
+	// reaped is cpu as the supervisor may read it while processes are still being reaped.
+	reaped atomic.Int64
 }
 
 // supervise waits for the step's processes to end, stopping them at the wall or CPU limit. It
@@ -222,7 +225,7 @@ func supervise(p *proc, s *agentproto.Step, stop *stopper) *ending {
 		case <-wall.C:
 			stop.stop(stoppedWall)
 		case <-tick.C:
-			if s.CPULimit > 0 && p.cpuUsed() > s.CPULimit {
+			if s.CPULimit > 0 && p.cpuUsed(end) > s.CPULimit {
 				stop.stop(stoppedCPU)
 			}
 		}
@@ -243,6 +246,7 @@ func reap(pid int, end *ending) {
 			return
 		}
 		end.cpu += time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		end.reaped.Store(int64(end.cpu))
 		end.maxRSS = max(end.maxRSS, ru.Maxrss)
 		if wpid == pid {
 			end.status, end.at = ws, time.Now()
@@ -252,11 +256,17 @@ func reap(pid int, end *ending) {
 	}
 }
 
-// cpuUsed is the CPU time the step has used so far.
-func (p *proc) cpuUsed() time.Duration {
+// cpuUsed is the CPU time the step has used so far: the container's cgroup's, or without one
+// (gVisor shows none inside its sandbox) the processes' own counts.
+func (p *proc) cpuUsed(end *ending) time.Duration {
 	if p.cpuOK {
 		now, _ := cgroupCPU()
 		return now - p.cpuBefore
+	}
+	if os.Getpid() == 1 {
+		// Read before the scan: a process reaped in between is missed rather than counted twice.
+		reaped := time.Duration(end.reaped.Load())
+		return reaped + othersCPU()
 	}
 	return procCPU(p.pid)
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/codeexec/codeexec/api/piston"
 	"github.com/codeexec/codeexec/config"
 	"github.com/codeexec/codeexec/execlog"
+	"github.com/codeexec/codeexec/playground"
 	"github.com/codeexec/codeexec/pool"
 	"github.com/codeexec/codeexec/queue"
 	"github.com/codeexec/codeexec/runner"
@@ -222,6 +223,12 @@ func (s *Server) ProbesHandler() http.Handler {
 func (s *Server) probes(route func(method, path string, limited bool, h http.HandlerFunc), r *httprouter.Router) {
 	route(http.MethodGet, "/health", false, s.health)
 	route(http.MethodGet, "/ready", false, s.ready)
+	if s.cfg.Server.Playground {
+		route(http.MethodGet, "/", false, playground.Page)
+		route(http.MethodGet, "/playground/:file", false, func(w http.ResponseWriter, r *http.Request) {
+			playground.Asset(w, r, httprouter.ParamsFromContext(r.Context()).ByName("file"))
+		})
+	}
 	r.Handler(http.MethodGet, "/metrics", s.metrics.Handler())
 	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no route %s %s", req.Method, req.URL.Path))
@@ -359,6 +366,7 @@ type languageJSON struct {
 	MaxTimeLimitMs   int64    `json:"maxTimeLimitMs"`
 	MemoryLimitMb    int64    `json:"memoryLimitMb"`
 	MaxMemoryLimitMb int64    `json:"maxMemoryLimitMb"`
+	Runtime          string   `json:"runtime"` // the OCI runtime its sandboxes run with (runc, runsc)
 	PoolReady        int      `json:"poolReady"`
 	PoolTarget       int      `json:"poolTarget"`
 }
@@ -376,7 +384,7 @@ func (s *Server) languages(w http.ResponseWriter, r *http.Request) {
 		lj := languageJSON{
 			Name: name, Version: l.Version, Aliases: l.Aliases, Compiled: l.Compiled(), Source: l.Source,
 			TimeLimitMs: l.RunTimeoutMs, MaxTimeLimitMs: l.MaxRunTimeoutMs,
-			MemoryLimitMb: l.MemoryMB, MaxMemoryLimitMb: l.MaxMemoryMB,
+			MemoryLimitMb: l.MemoryMB, MaxMemoryLimitMb: l.MaxMemoryMB, Runtime: l.Runtime,
 			PoolReady: pools[name].Ready, PoolTarget: pools[name].Target,
 		}
 		if lj.Aliases == nil {

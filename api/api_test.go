@@ -69,6 +69,34 @@ languages:
 		Log: slog.New(slog.NewTextHandler(log, nil))}).Handler()
 }
 
+// GET / is the playground unless server.playground is false.
+func TestPlaygroundSwitch(t *testing.T) {
+	on := testServer(t, &fakeExec{}, io.Discard)
+	rec := httptest.NewRecorder()
+	on.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "CodeExec playground") {
+		t.Errorf("playground on: GET / = %d", rec.Code)
+	}
+	cfg, err := config.Parse([]byte(`
+server:
+  playground: false
+languages:
+  python: {image: python, version: "3.11.2", source: main.py, run: [python3, "{entry}"]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := New(cfg, Deps{Exec: &fakeExec{}, Pools: fakePools{}, Engine: pinger{}, Metrics: metrics.New(),
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}).Handler()
+	for _, path := range []string{"/", "/playground/app.js"} {
+		rec := httptest.NewRecorder()
+		off.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if rec.Code != http.StatusNotFound {
+			t.Errorf("playground off: GET %s = %d", path, rec.Code)
+		}
+	}
+}
+
 func post(h http.Handler, path, body string) *httptest.ResponseRecorder {
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, path, strings.NewReader(body)))

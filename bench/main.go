@@ -36,6 +36,7 @@ type options struct {
 	liveLines, liveRounds                      int
 	timeout                                    time.Duration
 	smoke                                      bool
+	runsscRuns                                 int
 	// A second server from another build (make bench-ab), measured interleaved with ours.
 	baselineServer, baselineAgent, baselineName string
 }
@@ -50,6 +51,7 @@ func main() {
 	flag.StringVar(&o.instance, "instance", "", "instance name of the bench's server (default bench-<pid>)")
 	flag.StringVar(&langs, "langs", "", "comma-separated languages (default: every configured language with a hello program)")
 	flag.IntVar(&o.runs, "runs", 30, "sequential rounds per language, one run of each way per round (API, docker run, docker CLI, host)")
+	flag.IntVar(&o.runsscRuns, "runsc-runs", 10, "interleaved rounds of the gVisor section (runc vs runsc); 0 leaves it out")
 	flag.IntVar(&o.warmups, "warmups", 2, "unmeasured rounds per language first (page cache, Go build cache)")
 	flag.StringVar(&clients, "clients", "1,2,4,8,16", "concurrency sweep: clients per point")
 	flag.DurationVar(&o.pointDur, "duration", 10*time.Second, "length of each sweep point")
@@ -83,6 +85,7 @@ func main() {
 			}
 		}
 		def("runs", func() { o.runs = 3 })
+		def("runsc-runs", func() { o.runsscRuns = 0 })
 		def("warmups", func() { o.warmups = 1 })
 		def("duration", func() { o.pointDur = time.Second })
 		def("paced-duration", func() { o.pacedDur = time.Second })
@@ -248,6 +251,12 @@ func run(ctx context.Context, o options) (err error) {
 			rf.P90Ms = 1000 * d.quantile(0.9)
 		}
 		rep.Refill = append(rep.Refill, rf)
+	}
+
+	if o.runsscRuns > 0 {
+		if rep.Runtimes, err = measureRuntimes(ctx, o, cfg, cli, srv, ours.api); err != nil {
+			return fmt.Errorf("gVisor section: %w", err)
+		}
 	}
 
 	logf("live output: %d rounds of %d lines", o.liveRounds, o.liveLines)

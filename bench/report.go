@@ -38,6 +38,8 @@ type Report struct {
 	// Baseline is another build's server measured in the same run (nil without -baseline-server).
 	Baseline *Baseline     `json:"baseline,omitempty"`
 	Targets  []TargetCheck `json:"targets"`
+	// Runtimes is the gVisor section (bench/runsc.go).
+	Runtimes *RuntimeReport `json:"runtimes,omitempty"`
 }
 
 // Machine is where the numbers come from.
@@ -487,6 +489,7 @@ func markdown(r *Report) string {
 		}
 		p("| %d | %s | %s | %s | %s |\n", issue, t.Target, measured, t.Limit, met)
 	}
+	b.WriteString(runtimeMarkdown(r.Runtimes))
 	return b.String()
 }
 

@@ -69,6 +69,7 @@ type serverOptions struct {
 	instance              string
 	langs                 []string       // pools for these languages only; the others get size 0
 	poolSize              map[string]int // overrides per language (the sweep's language needs more)
+	runtime               string         // pool.runtime when set (the gVisor section's runsc)
 }
 
 // startServer writes a temporary config (the repository's, with our instance, port, agent and
@@ -113,6 +114,9 @@ func startServer(ctx context.Context, o serverOptions) (*server, error) {
 		cfg["pool"] = pool
 	}
 	pool["agent"] = agentAbs
+	if o.runtime != "" {
+		pool["runtime"] = o.runtime
+	}
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -124,12 +128,21 @@ func startServer(ctx context.Context, o serverOptions) (*server, error) {
 	}
 	srv["listen"] = "127.0.0.1" // load only ever goes to loopback
 	srv["port"] = port
-	out, err := yaml.Marshal(cfg)
+	dir, err := os.MkdirTemp("", "codeexec-bench")
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "codeexec-bench")
+	// Each server's embedded job queue stores in a folder of its own: two servers on one store
+	// (ours and a baseline's, or another run's) would read each other's jobs and results.
+	q, _ := cfg["queue"].(map[string]any)
+	if q == nil {
+		q = map[string]any{}
+		cfg["queue"] = q
+	}
+	q["dir"] = filepath.Join(dir, "queue")
+	out, err := yaml.Marshal(cfg)
 	if err != nil {
+		os.RemoveAll(dir)
 		return nil, err
 	}
 	cfgPath := filepath.Join(dir, "config.yaml")

@@ -121,6 +121,8 @@ type Server struct {
 	AdminToken string `yaml:"adminToken"`
 	// RateLimit is an optional per-client token bucket on the execute endpoints.
 	RateLimit RateLimit `yaml:"rateLimit"`
+	// Playground serves the browser playground at GET / (default true).
+	Playground bool `yaml:"playground"`
 }
 
 // RateLimit limits requests per client address (IPv6: per /64). Off while PerSecond is 0.
@@ -144,7 +146,7 @@ type Interactive struct {
 // Pool holds warm-pool settings shared by all languages.
 type Pool struct {
 	Agent          string `yaml:"agent"`          // path of the static agent binary mounted into containers
-	Runtime        string `yaml:"runtime"`        // OCI runtime: "" (engine default, runc) or e.g. "runsc"
+	Runtime        string `yaml:"runtime"`        // OCI runtime the engine runs sandboxes with: runc (default) or runsc (gVisor)
 	User           string `yaml:"user"`           // uid:gid the sandbox runs as
 	StartParallel  int    `yaml:"startParallel"`  // containers being created or removed at once, all languages
 	Unpaused       int    `yaml:"unpaused"`       // warm containers per language left running (default 1; 0: all paused)
@@ -189,6 +191,9 @@ type Language struct {
 	// (default: "<name> ({version})").
 	Judge0Name string `yaml:"judge0Name"`
 
+	// Runtime overrides pool.runtime for this language's containers.
+	Runtime string `yaml:"runtime"`
+
 	MemoryMB         int64   `yaml:"memoryMb"`    // default memory (= memory+swap) of a run
 	MaxMemoryMB      int64   `yaml:"maxMemoryMb"` // most a request may ask for
 	CPUs             float64 `yaml:"cpus"`
@@ -215,10 +220,27 @@ func Load(path string) (*Config, error) {
 
 var instanceName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$`)
 
+// runtimeName is what an engine's runtime name may look like (daemon.json "runtimes" keys).
+var runtimeName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$`)
+
+// DefaultRuntime is the OCI runtime sandboxes run with unless pool.runtime or a language says
+// otherwise: the one every Docker engine has.
+const DefaultRuntime = "runc"
+
+// Runtimes returns the runtimes the languages use, each with its languages, sorted.
+func (c *Config) Runtimes() map[string][]string {
+	out := map[string][]string{}
+	for _, name := range c.LanguageNames() {
+		rt := c.Languages[name].Runtime
+		out[rt] = append(out[rt], name)
+	}
+	return out
+}
+
 // Parse validates a config document, filling defaults.
 func Parse(b []byte) (*Config, error) {
 	// Absent keys keep these values; 0 is a real choice for them.
-	c := &Config{Pool: Pool{Unpaused: 1}}
+	c := &Config{Pool: Pool{Unpaused: 1}, Server: Server{Playground: true}}
 	dec := yaml.NewDecoder(strings.NewReader(string(b)))
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil {
@@ -346,6 +368,9 @@ func (c *Config) defaults() {
 	if c.Pool.User == "" {
 		c.Pool.User = "10001:10001"
 	}
+	if c.Pool.Runtime == "" {
+		c.Pool.Runtime = DefaultRuntime
+	}
 	def(&c.Pool.StartParallel, 4)
 	def(&c.Pool.ClaimWaitMs, 10000)
 	def(&c.Pool.ReadyTimeoutMs, 60000)
@@ -389,6 +414,9 @@ func (c *Config) defaults() {
 		if l == nil {
 			continue
 		}
+		if l.Runtime == "" {
+			l.Runtime = c.Pool.Runtime
+		}
 		def64(&l.MemoryMB, 256)
 		def64(&l.MaxMemoryMB, l.MemoryMB)
 		if l.CPUs == 0 {
@@ -418,6 +446,8 @@ func (l *Language) check() error {
 		return errors.New("maxMemoryMb is below memoryMb")
 	case l.MaxRunTimeoutMs < l.RunTimeoutMs:
 		return errors.New("maxRunTimeoutMs is below runTimeoutMs")
+	case !runtimeName.MatchString(l.Runtime):
+		return fmt.Errorf("runtime %q: use the name the Docker engine knows it by (runc, runsc)", l.Runtime)
 	case l.PoolSize < 0:
 		return errors.New("poolSize must not be negative")
 	}

@@ -98,9 +98,8 @@ func freePort(t testing.TB) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// writeConfig writes the repository's config.yaml, changed as opt says, with an instance name of
-// its own, and returns its path and that name.
-func writeConfig(t testing.TB, opt ServerOptions) (cfgPath, instance string) {
+// repoConfig is the repository's config.yaml as a map, for a test to change.
+func repoConfig(t testing.TB) map[string]any {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join(repoRoot, "config.yaml"))
 	if err != nil {
@@ -110,6 +109,14 @@ func writeConfig(t testing.TB, opt ServerOptions) (cfgPath, instance string) {
 	if err := yaml.Unmarshal(raw, &cfg); err != nil {
 		t.Fatal(err)
 	}
+	return cfg
+}
+
+// writeConfig writes the repository's config.yaml, changed as opt says, with an instance name of
+// its own, and returns its path and that name.
+func writeConfig(t testing.TB, opt ServerOptions) (cfgPath, instance string) {
+	t.Helper()
+	cfg := repoConfig(t)
 	instance = fmt.Sprintf("e2e-%d-%d", os.Getpid(), time.Now().UnixNano()%1e9)
 	cfg["instance"] = instance
 	cfg["pool"].(map[string]any)["agent"] = filepath.Join(binDir, "codeexec-agent")

@@ -2,6 +2,7 @@ package pool
 
 import (
 	"context"
+	"errors"
 
 	"github.com/codeexec/codeexec/agentproto"
 )
@@ -20,6 +21,22 @@ type Sandbox interface {
 	// while the job runs. An error from handle ends the run and is returned.
 	Run(ctx context.Context, job *agentproto.Job, input <-chan agentproto.Input, handle func(agentproto.Event) error) error
 }
+
+// ErrOutOfMemory is what Sandbox.Run returns when the whole sandbox was killed for passing its
+// memory limit. Under gVisor the program's memory is the sandbox kernel's, so the host's OOM
+// killer ends the sandbox itself, and the agent inside cannot report it: the step that was
+// running ran out of memory.
+var ErrOutOfMemory = errors.New("the sandbox was killed for passing its memory limit")
+
+// ErrProcessLimit is what Sandbox.Run returns when the whole sandbox ended because its
+// processes reached the pids limit: under gVisor the host counts the sandbox kernel's threads
+// with the program's, and that kernel ends when it can make no more.
+var ErrProcessLimit = errors.New("the sandbox ended at its process limit")
+
+// ErrSandboxKilled is what Sandbox.Run returns when the whole sandbox was killed during the job
+// with no sign of the memory limit: under gVisor the program can kill the agent, the sandbox's
+// first process, which ends the sandbox.
+var ErrSandboxKilled = errors.New("the sandbox was killed from inside")
 
 // Engine creates and destroys sandboxes. Implementations must be safe for concurrent use.
 type Engine interface {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/codeexec/codeexec/agentproto"
 )
@@ -88,6 +89,8 @@ type collector struct {
 
 	stage          string
 	index          int
+	open           bool      // a step has started and not finished
+	openedAt       time.Time // when it started
 	stdout, stderr bytes.Buffer
 	// step is the current step: its output limit bounds what is collected of it, whatever the
 	// agent sends; cut says output past it was dropped.
@@ -108,6 +111,7 @@ func (c *collector) handle(ev agentproto.Event) error {
 	switch ev.Kind {
 	case agentproto.KindStepStarted:
 		c.stage, c.index = ev.Started.Name, ev.Started.Index
+		c.open, c.openedAt = true, time.Now()
 		c.step = c.p.step(c.stage, c.index)
 		c.stdout.Reset()
 		c.stderr.Reset()
@@ -127,6 +131,19 @@ func (c *collector) handle(ev agentproto.Event) error {
 		c.agentErr = ev.Done.Error
 	}
 	return nil
+}
+
+// sandboxEnded finishes the open step of a sandbox that ended whole (gVisor): killed for
+// passing its memory limit (pool.ErrOutOfMemory; it reached the limit, which is the peak
+// reported), else at its process limit or killed by the program (pool.ErrProcessLimit,
+// pool.ErrSandboxKilled: a runtime error, as a fork that fails at the limit under runc usually
+// is). Nothing inside measured the step.
+func (c *collector) sandboxEnded(outOfMemory bool) error {
+	m := &agentproto.StepResult{Outcome: agentproto.Exited, ExitCode: 128 + 9, Signal: "SIGKILL", Wall: time.Since(c.openedAt)}
+	if outOfMemory {
+		m.Outcome, m.MemoryBytes, m.OOMKills = agentproto.OutOfMemory, c.p.MemoryBytes, 1
+	}
+	return c.finished(m)
 }
 
 // bound cuts data to what the step's output limit leaves: the agent enforces the limit, and a
@@ -151,6 +168,7 @@ func (c *collector) emitData(t EventType, data []byte) error {
 }
 
 func (c *collector) finished(m *agentproto.StepResult) error {
+	c.open = false
 	st := measure(c.p, m)
 	st.Truncated = st.Truncated || c.cut
 	// Judged on the whole output; kept only as far as the answer's budget goes.

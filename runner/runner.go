@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -223,6 +224,13 @@ func (r *Runner) execute(ctx context.Context, p *Plan, sink Sink) (*Result, erro
 			return nil, c.sinkErr
 		case ctx.Err() != nil:
 			return nil, ctx.Err()
+		case (errors.Is(err, pool.ErrOutOfMemory) || errors.Is(err, pool.ErrProcessLimit) || errors.Is(err, pool.ErrSandboxKilled)) && c.open:
+			// The sandbox ended with the step (gVisor): the step met the limit, and the steps
+			// after it cannot run.
+			if err := c.sandboxEnded(errors.Is(err, pool.ErrOutOfMemory)); err != nil {
+				return nil, err
+			}
+			return c.result(), nil
 		}
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}

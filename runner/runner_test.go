@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -309,5 +310,43 @@ func TestMemoryTextNeedsEvidence(t *testing.T) {
 		if got.Status != c.want {
 			t.Errorf("peak %d MiB of 256: %s, want %s", c.peak>>20, got.Status, c.want)
 		}
+	}
+}
+
+// A sandbox that ends whole during a step (gVisor: the host killed it for its memory, or it
+// reached its process limit) finishes that step with the limit's status; a sandbox lost for
+// another reason is still unavailable.
+func TestSandboxEndedDuringStep(t *testing.T) {
+	started := []agentproto.Event{{Kind: agentproto.KindStepStarted, Started: &agentproto.StepStarted{Name: "run"}},
+		{Kind: agentproto.KindStdout, Data: []byte("before\n")}}
+	cases := []struct {
+		err    error
+		status Status
+	}{
+		{fmt.Errorf("%w (runsc)", pool.ErrOutOfMemory), MemoryLimitExceeded},
+		{fmt.Errorf("%w (runsc)", pool.ErrProcessLimit), RuntimeError},
+		{fmt.Errorf("%w (runsc)", pool.ErrSandboxKilled), RuntimeError},
+	}
+	for _, c := range cases {
+		sb := &fakeSandbox{events: started, runErr: c.err}
+		r, _, _ := newTestRunner(t, sb)
+		p := plan(t, &Request{Language: "python", Code: []byte("x"), MemoryLimitBytes: 128 << 20})
+		res, err := r.Execute(context.Background(), p, nil)
+		if err != nil {
+			t.Fatalf("%v: %v", c.err, err)
+		}
+		if res.Status != c.status || string(res.Run.Stdout) != "before\n" || res.Run.Signal != "SIGKILL" {
+			t.Errorf("%v: status %s, stdout %q, signal %q", c.err, res.Status, res.Run.Stdout, res.Run.Signal)
+		}
+		if c.status == MemoryLimitExceeded && res.Run.MemoryBytes != p.MemoryBytes {
+			t.Errorf("peak %d, want the limit %d", res.Run.MemoryBytes, p.MemoryBytes)
+		}
+	}
+	// Between steps there is no step to blame: the sandbox is unavailable.
+	sb := &fakeSandbox{runErr: pool.ErrOutOfMemory}
+	r, _, _ := newTestRunner(t, sb)
+	p := plan(t, &Request{Language: "python", Code: []byte("x")})
+	if _, err := r.Execute(context.Background(), p, nil); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("no step open: %v, want ErrUnavailable", err)
 	}
 }

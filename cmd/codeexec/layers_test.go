@@ -11,7 +11,7 @@ import (
 // layers orders the packages from the bottom: a package may import ours only from a lower layer,
 // so data flows api → runner → pool → engine and back, and no package reaches above itself.
 var layers = [][]string{
-	{"agentproto", "config", "metrics", "api/httpjson"},
+	{"agentproto", "config", "metrics", "api/httpjson", "playground"},
 	{"agent", "pool"},
 	{"pool/docker", "runner"},
 	{"execlog", "queue"},

@@ -298,6 +298,9 @@ func (s *server) openEngine(ctx context.Context) error {
 	if err := engine.CheckImages(ctx); err != nil {
 		return err
 	}
+	if err := engine.CheckRuntimes(ctx); err != nil {
+		return err
+	}
 	n, err := engine.RemoveStale(ctx)
 	if err != nil {
 		return fmt.Errorf("removing containers left by an earlier run: %w", err)

@@ -17,7 +17,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -44,6 +46,10 @@ const (
 	LabelLanguage = "codeexec.language"
 )
 
+// sandboxKernelPids is how many host threads a runtime with its own kernel (gVisor) may use
+// beyond the language's pids limit for itself.
+const sandboxKernelPids = 128
+
 // agentPath is where the agent binary appears inside every container.
 const agentPath = "/codeexec/agent"
 
@@ -54,6 +60,7 @@ type Docker struct {
 	agent    string // host path of the agent binary's copy that is mounted (neutralCopy)
 	pool     config.Pool
 	langs    map[string]*config.Language
+	runtimes map[string][]string // runtime name -> the languages that use it
 }
 
 // NewDocker connects to the engine named by the environment (DOCKER_HOST, default socket),
@@ -74,7 +81,7 @@ func New(cfg *config.Config) (*Docker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %w", err)
 	}
-	return &Docker{cli: cli, instance: cfg.Instance, agent: agentAbs, pool: cfg.Pool, langs: cfg.Languages}, nil
+	return &Docker{cli: cli, instance: cfg.Instance, agent: agentAbs, pool: cfg.Pool, langs: cfg.Languages, runtimes: cfg.Runtimes()}, nil
 }
 
 // agentShelf is where the agent binary is mounted from. A bind mount shows its source in the
@@ -151,6 +158,27 @@ func (d *Docker) CheckImages(ctx context.Context) error {
 	return nil
 }
 
+// CheckRuntimes reports the runtimes the languages use that the engine has not registered.
+func (d *Docker) CheckRuntimes(ctx context.Context) error {
+	info, err := d.cli.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("asking the engine for its runtimes: %w", err)
+	}
+	var missing []string
+	for rt, langs := range d.runtimes {
+		if _, ok := info.Runtimes[rt]; !ok {
+			missing = append(missing, fmt.Sprintf("%s (used by %s)", rt, strings.Join(langs, ", ")))
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		return fmt.Errorf("the Docker engine has no runtime %s: run `make runsc` to install gVisor's runsc and register it, "+
+			"or register the runtime under \"runtimes\" in /etc/docker/daemon.json and reload dockerd (SECURITY.md \"gVisor\")",
+			strings.Join(missing, "; "))
+	}
+	return nil
+}
+
 func (d *Docker) instanceFilter() filters.Args {
 	return filters.NewArgs(filters.Arg("label", LabelInstance+"="+d.instance))
 }
@@ -177,6 +205,7 @@ func (d *Docker) RemoveStale(ctx context.Context) (int, error) {
 	}
 	n := 0
 	for _, id := range ids {
+		d.unpauseToRemove(ctx, id)
 		if err := d.cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true}); err != nil && !client.IsErrNotFound(err) {
 			return n, err
 		}
@@ -208,6 +237,11 @@ func (d *Docker) spec(l *config.Language) (*container.Config, *container.HostCon
 	}
 	mem := l.MemoryMB << 20
 	pids := l.Pids
+	if l.Runtime != config.DefaultRuntime {
+		// The host counts the sandbox kernel's own threads and processes (gVisor's Sentry and
+		// Gofer) with the program's: they get a reserve beside the language's limit.
+		pids += sandboxKernelPids
+	}
 	tmpfs := l.TmpfsMB << 20
 	host := &container.HostConfig{
 		NetworkMode:    "none",
@@ -215,7 +249,7 @@ func (d *Docker) spec(l *config.Language) (*container.Config, *container.HostCon
 		CapDrop:        []string{"ALL"},
 		SecurityOpt:    []string{"no-new-privileges"},
 		IpcMode:        "private",
-		Runtime:        d.pool.Runtime,
+		Runtime:        l.Runtime,
 		// json-file would also write everything the sandbox prints to the host's disk.
 		LogConfig: container.LogConfig{Type: "none"},
 		Tmpfs:     map[string]string{"/tmp": fmt.Sprintf("rw,exec,nosuid,nodev,size=%d,mode=1777", tmpfs)},
@@ -250,10 +284,13 @@ func (d *Docker) Start(ctx context.Context, lang string) (pool.Sandbox, error) {
 		d.removeFailedCreate(ctx, name, err)
 		return nil, fmt.Errorf("create: %w", err)
 	}
-	b := &Box{id: created.ID, docker: d}
+	b := &Box{id: created.ID, docker: d, runtime: l.Runtime}
 	if err := d.warm(ctx, b); err != nil {
 		d.removeFailedStart(ctx, b)
 		return nil, err
+	}
+	if l.Runtime != config.DefaultRuntime {
+		b.mem.dir = d.memoryCgroup(ctx, b.id)
 	}
 	return b, nil
 }
@@ -304,6 +341,9 @@ func (d *Docker) Resume(ctx context.Context, c pool.Sandbox) error {
 func (d *Docker) Remove(ctx context.Context, c pool.Sandbox) error {
 	if b, ok := c.(*Box); ok {
 		b.close()
+		if b.runtime != config.DefaultRuntime {
+			d.unpauseToRemove(ctx, c.ID())
+		}
 	}
 	err := d.cli.ContainerRemove(ctx, c.ID(), container.RemoveOptions{Force: true})
 	if client.IsErrNotFound(err) {
@@ -312,10 +352,19 @@ func (d *Docker) Remove(ctx context.Context, c pool.Sandbox) error {
 	return err
 }
 
+// unpauseToRemove unpauses a container about to be removed. runsc delivers no signal to a
+// paused sandbox, so the engine's kill of a paused one waits its whole grace period before the
+// removal goes on; under runc the error of a container that is not paused is all it costs.
+func (d *Docker) unpauseToRemove(ctx context.Context, id string) {
+	_ = d.cli.ContainerUnpause(ctx, id)
+}
+
 // Box is a warm container with its attached stdin/stdout: the line to its agent.
 type Box struct {
 	id       string
 	docker   *Docker
+	runtime  string
+	mem      memoryWatch // under a runtime other than runc
 	conn     *types.HijackedResponse
 	events   *agentproto.Reader
 	stderr   tailBuffer
@@ -347,12 +396,24 @@ func (b *Box) Lost() bool {
 	}
 }
 
-// SetMemory changes the container's memory (and memory+swap) limit.
+// SetMemory changes the container's memory (and memory+swap) limit. runsc has no update
+// command, so for its containers the limit is written into the container's memory cgroup on the
+// host, where the engine would have written it (this needs the server on the engine's host).
 func (b *Box) SetMemory(ctx context.Context, bytes int64) error {
 	_, err := b.docker.cli.ContainerUpdate(ctx, b.id, container.UpdateConfig{Resources: container.Resources{
 		Memory: bytes, MemorySwap: bytes,
 	}})
-	return err
+	if err == nil || b.runtime == config.DefaultRuntime {
+		return err
+	}
+	info, ierr := b.docker.cli.ContainerInspect(ctx, b.id)
+	if ierr != nil || info.State == nil || info.State.Pid == 0 {
+		return err
+	}
+	if cerr := setCgroupMemory(info.State.Pid, bytes); cerr != nil {
+		return fmt.Errorf("%w; writing the cgroup: %w", err, cerr)
+	}
+	return nil
 }
 
 // ErrAgentGone means the container's agent ended without finishing the job (the container was
@@ -371,6 +432,7 @@ func (b *Box) Run(ctx context.Context, job *agentproto.Job, input <-chan agentpr
 	}
 	stop := context.AfterFunc(ctx, b.close) // unblocks the reader and the sender
 	defer stop()
+	defer b.mem.watch()()
 	sent := make(chan error, 1)
 	go func() { sent <- b.send(ctx, payload, input) }()
 	for {
@@ -386,6 +448,9 @@ func (b *Box) Run(ctx context.Context, job *agentproto.Job, input <-chan agentpr
 				}
 			default:
 			}
+			if ended := b.sandboxEnded(ctx); ended != nil {
+				return fmt.Errorf("%w (%s)", ended, b.runtime)
+			}
 			return fmt.Errorf("%w: %w%s", ErrAgentGone, err, b.stderr.suffix())
 		}
 		if err := handle(ev); err != nil {
@@ -396,6 +461,169 @@ func (b *Box) Run(ctx context.Context, job *agentproto.Job, input <-chan agentpr
 			return nil
 		}
 	}
+}
+
+// sandboxEnded says why a container whose agent went away mid-job ended, when the program
+// made it end: pool.ErrOutOfMemory when the host's OOM killer killed it (the engine says so when
+// the agent itself was the victim under runc). Under a runtime with its own kernel (gVisor) the
+// engine says nothing: SIGKILL is the OOM killer's when the container's memory cgroup, watched
+// during the job, reached its limit, and otherwise the program's, which can kill the agent there
+// (pool.ErrSandboxKilled); exit status 2 is its kernel's fatal error when it can make no more
+// threads, at the pids limit (pool.ErrProcessLimit). Removing the container ends the job's
+// context first, so that is never the cause.
+func (b *Box) sandboxEnded(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	waitC, errC := b.docker.cli.ContainerWait(ctx, b.id, container.WaitConditionNotRunning)
+	select {
+	case <-waitC:
+	case <-errC:
+		return nil
+	}
+	info, err := b.docker.cli.ContainerInspect(ctx, b.id)
+	switch {
+	case err != nil || info.State == nil:
+		return nil
+	case info.State.OOMKilled:
+		return pool.ErrOutOfMemory
+	case b.runtime == config.DefaultRuntime:
+		return nil
+	case info.State.ExitCode == 128+9 && b.mem.reachedLimit():
+		return pool.ErrOutOfMemory
+	case info.State.ExitCode == 128+9:
+		return pool.ErrSandboxKilled
+	case info.State.ExitCode == 2:
+		return pool.ErrProcessLimit
+	}
+	return nil
+}
+
+// memoryCgroup finds the host folder of a running container's memory cgroup (cgroup v1), or ""
+// when the server cannot see it (it does not run on the engine's host).
+func (d *Docker) memoryCgroup(ctx context.Context, id string) string {
+	info, err := d.cli.ContainerInspect(ctx, id)
+	if err != nil || info.State == nil || info.State.Pid == 0 {
+		return ""
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", info.State.Pid))
+	if err != nil {
+		return ""
+	}
+	for line := range strings.SplitSeq(strings.TrimSpace(string(b)), "\n") {
+		if f := strings.SplitN(line, ":", 3); len(f) == 3 && slices.Contains(strings.Split(f[1], ","), "memory") {
+			return filepath.Join("/sys/fs/cgroup/memory", f[2])
+		}
+	}
+	return ""
+}
+
+// memoryWatch samples a container's memory cgroup on the host while a job runs. gVisor's
+// kernel holds all of the program's memory, so the host's OOM killer ends the whole sandbox,
+// cgroup and all, and the engine does not report it: what was sampled before is the evidence.
+type memoryWatch struct {
+	dir     string // the cgroup's folder; "" watches nothing
+	mu      sync.Mutex
+	failed  bool // the usage met the limit (memory.failcnt)
+	nearMax bool // the peak came within an eighth of the limit
+}
+
+// memoryWatchEvery is how often the cgroup is sampled: a bomb grows by much less than an
+// eighth of any limit in that time under gVisor.
+const memoryWatchEvery = 10 * time.Millisecond
+
+// watch samples until the returned function is called.
+func (m *memoryWatch) watch() (stop func()) {
+	if m.dir == "" {
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(memoryWatchEvery)
+		defer tick.Stop()
+		for {
+			m.sample()
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
+}
+
+func (m *memoryWatch) sample() {
+	read := func(name string) (int64, bool) {
+		b, err := os.ReadFile(filepath.Join(m.dir, name))
+		if err != nil {
+			return 0, false
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		return n, err == nil
+	}
+	fails, ok1 := read("memory.failcnt")
+	peak, ok2 := read("memory.max_usage_in_bytes")
+	limit, ok3 := read("memory.limit_in_bytes")
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.failed = m.failed || (ok1 && fails > 0)
+	m.nearMax = m.nearMax || (ok2 && ok3 && peak >= limit-limit/8)
+}
+
+// reachedLimit reports whether the sampled cgroup met or neared its limit.
+func (m *memoryWatch) reachedLimit() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.failed || m.nearMax
+}
+
+// setCgroupMemory sets the memory limit, without swap, of the memory cgroup of the host
+// process pid (a container's first process), cgroup v1 or v2.
+func setCgroupMemory(pid int, bytes int64) error {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		return err
+	}
+	v := strconv.FormatInt(bytes, 10)
+	for line := range strings.SplitSeq(strings.TrimSpace(string(b)), "\n") {
+		f := strings.SplitN(line, ":", 3)
+		if len(f) != 3 {
+			continue
+		}
+		switch {
+		case slices.Contains(strings.Split(f[1], ","), "memory"):
+			dir := filepath.Join("/sys/fs/cgroup/memory", f[2])
+			// memory+swap may never be below memory: raise it first, lower it last.
+			files := []string{"memory.memsw.limit_in_bytes", "memory.limit_in_bytes"}
+			if cur, err := os.ReadFile(filepath.Join(dir, "memory.limit_in_bytes")); err == nil {
+				if n, _ := strconv.ParseInt(strings.TrimSpace(string(cur)), 10, 64); bytes < n {
+					files[0], files[1] = files[1], files[0]
+				}
+			}
+			for _, name := range files {
+				err := os.WriteFile(filepath.Join(dir, name), []byte(v), 0)
+				if err != nil && !(name == "memory.memsw.limit_in_bytes" && errors.Is(err, os.ErrNotExist)) {
+					return err
+				}
+			}
+			return nil
+		case f[0] == "0" && f[1] == "":
+			dir := filepath.Join("/sys/fs/cgroup", f[2])
+			if err := os.WriteFile(filepath.Join(dir, "memory.max"), []byte(v), 0); err != nil {
+				return err
+			}
+			if err := os.WriteFile(filepath.Join(dir, "memory.swap.max"), []byte("0"), 0); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("no memory cgroup in /proc/%d/cgroup", pid)
 }
 
 // send writes the job, then the input frames until input is closed, then closes the agent's
