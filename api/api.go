@@ -17,6 +17,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/codeexec/codeexec/api/httpjson"
+	"github.com/codeexec/codeexec/api/judge0"
 	"github.com/codeexec/codeexec/api/live"
 	"github.com/codeexec/codeexec/api/piston"
 	"github.com/codeexec/codeexec/config"
@@ -71,7 +72,8 @@ type Deps struct {
 	Pools   Pools
 	Engine  Pinger
 	Metrics Metrics
-	// Subs serves the asynchronous submissions; nil answers them 404.
+	// Subs serves the asynchronous submissions, ours and Judge0's tokens; nil answers them 404
+	// and leaves the Judge0 API out.
 	Subs Submissions
 	// RateLimit, when set, is the per-client limit shared with other api processes.
 	RateLimit SharedLimiter
@@ -95,6 +97,7 @@ type Server struct {
 	limiter *clientLimiter
 	shared  SharedLimiter
 	piston  *piston.Dialect
+	judge0  *judge0.Dialect // nil when off
 	live    *live.Server
 }
 
@@ -105,6 +108,9 @@ func New(cfg *config.Config, d Deps) *Server {
 		s.limiter = newClientLimiter(rl.PerSecond, max(rl.Burst, 1))
 	}
 	s.piston = piston.New(cfg, core{s})
+	if d.Subs != nil && cfg.Judge0.Prefix != "off" {
+		s.judge0 = judge0.New(cfg, core{s}, d.Subs, d.Log)
+	}
 	s.live = live.New(cfg, core{s}, s.piston, d.Metrics, writeError)
 	return s
 }
@@ -195,6 +201,9 @@ func (s *Server) Handler() http.Handler {
 		route(http.MethodGet, "/api/v1/submissions/:token", false, s.getSubmission)
 	}
 	s.piston.Routes(route)
+	if s.judge0 != nil {
+		s.judge0.Routes(route)
+	}
 	s.live.Routes(route)
 	route(http.MethodGet, "/api/v1/languages", false, s.languages)
 	route(http.MethodGet, "/api/v1/executions", false, s.listExecutions)

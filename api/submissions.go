@@ -9,16 +9,16 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/codeexec/codeexec/api/httpjson"
+	"github.com/codeexec/codeexec/api/judge0"
+	"github.com/codeexec/codeexec/config"
 	"github.com/codeexec/codeexec/queue"
 	"github.com/codeexec/codeexec/runner"
 )
 
-// Submissions is the durable store behind the asynchronous API; *queue.Queue is one.
+// Submissions is the durable store behind the asynchronous APIs, ours and Judge0's tokens;
+// *queue.Queue is one.
 type Submissions interface {
-	Submit(ctx context.Context, p *runner.Plan, callback string) error
-	Get(ctx context.Context, token string) (*queue.Submission, error)
-	Wait(ctx context.Context, token string) (*queue.Submission, error)
-	CheckCallback(url string) error
+	judge0.Store
 	Ready(ctx context.Context) error
 }
 
@@ -58,14 +58,14 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 	callback := ""
 	if req.CallbackURL != nil {
 		if err := s.subs.CheckCallback(*req.CallbackURL); err != nil {
-			writeError(w, http.StatusBadRequest, err.Error())
+			writeError(w, http.StatusBadRequest, "callbackUrl "+err.Error())
 			return
 		}
 		callback = *req.CallbackURL
 	}
 	p, err := runner.NewPlan(s.cfg, rreq)
 	if err == nil {
-		err = s.subs.Submit(r.Context(), p, callback)
+		err = s.subs.Submit(r.Context(), p, queue.SubmitOptions{Callback: callback})
 	}
 	if err != nil {
 		s.fail(w, r, err)
@@ -114,8 +114,18 @@ func toSubmission(sub *queue.Submission) submissionJSON {
 	return out
 }
 
-// SubmissionJSON is a submission as GET /api/v1/submissions/{token} answers it: a worker posts
-// it to the submission's callback.
-func SubmissionJSON(sub *queue.Submission) ([]byte, error) {
-	return json.Marshal(toSubmission(sub))
+// callbackBackoff is the wait before each retry of our callbacks.
+var callbackBackoff = []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second}
+
+// Callback renders a finished submission's callback as the API that took it sends one: ours
+// POSTs what GET /api/v1/submissions/{token} answers, retrying with backoff until a 2xx; Judge0's
+// is judge0.Callback. A worker sends it.
+func Callback(cfg *config.Config) func(*queue.Submission) (queue.Notice, error) {
+	return func(sub *queue.Submission) (queue.Notice, error) {
+		if sub.API == judge0.API {
+			return judge0.Callback(cfg, sub)
+		}
+		body, err := json.Marshal(toSubmission(sub))
+		return queue.Notice{Method: http.MethodPost, Body: body, Backoff: callbackBackoff}, err
+	}
 }

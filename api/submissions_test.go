@@ -46,7 +46,7 @@ languages:
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	if exec != nil {
-		w := &queue.Worker{Q: q, Name: "t", Exec: exec, Warm: warm{}, Slots: 2, Body: SubmissionJSON}
+		w := &queue.Worker{Q: q, Name: "t", Exec: exec, Warm: warm{}, Slots: 2, Callback: Callback(cfg)}
 		go func() { w.Run(ctx); close(done) }()
 	} else {
 		close(done)

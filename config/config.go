@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -25,6 +26,8 @@ type Config struct {
 	Judge    Judge   `yaml:"judge"`
 	ExecLog  ExecLog `yaml:"execlog"`
 	Queue    Queue   `yaml:"queue"`
+	// Judge0 places the Judge0 CE API (api/judge0).
+	Judge0 Judge0 `yaml:"judge0"`
 	// Interactive bounds the live sessions (WebSocket and event-stream runs).
 	Interactive Interactive          `yaml:"interactive"`
 	Languages   map[string]*Language `yaml:"languages"`
@@ -39,12 +42,13 @@ type Queue struct {
 	// Replicas of the stream and the result store; 0: 3 when the cluster has 3 or more servers, else 1.
 	Replicas   int      `yaml:"replicas"`
 	ResultTTL  Duration `yaml:"resultTTL"`  // how long a submission's result is kept
-	MaxPending int      `yaml:"maxPending"` // jobs waiting in the queue; past it, 429
+	MaxPending int      `yaml:"maxPending"` // jobs waiting in the queue; past it, 429 (Judge0's API: 503 "queue is full")
 	MaxDeliver int      `yaml:"maxDeliver"` // deliveries before a job ends as an internal error
 	AckWaitMs  int      `yaml:"ackWaitMs"`  // a job whose worker is silent this long is redelivered
 	// SyncWaitMs bounds ?wait=true on GET /api/v1/submissions/{token}.
 	SyncWaitMs int `yaml:"syncWaitMs"`
-	// CallbackAllow lists the hosts and CIDRs callbackUrl may point to; empty: callbacks are off.
+	// CallbackAllow lists the hosts and CIDRs callbacks (callbackUrl, Judge0's callback_url) may
+	// go to; empty: callbacks are off.
 	CallbackAllow []string `yaml:"callbackAllow"`
 }
 
@@ -59,6 +63,12 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	}
 	*d = Duration(v)
 	return nil
+}
+
+// Judge0 configures the Judge0 CE dialect (api/judge0); language ids are per language
+// (judge0Ids).
+type Judge0 struct {
+	Prefix string `yaml:"prefix"` // path prefix of its routes (default /judge0; "off" turns them off)
 }
 
 // ExecLog configures the execution log (requests with saveMetric). Parse fills its defaults
@@ -169,10 +179,8 @@ type Language struct {
 	// Version is the toolchain's version. The server takes it from the image's codeexec.version
 	// label (images/build.sh records it from the toolchain's own --version); a version here is
 	// used only where the image has no such label.
-	Version string `yaml:"version"`
-	// Judge0ID is the language's id in Judge0 CE 1.13.1 (0: Judge0 has no such language).
-	Judge0ID int      `yaml:"judge0Id"`
-	Aliases  []string `yaml:"aliases"`
+	Version string   `yaml:"version"`
+	Aliases []string `yaml:"aliases"`
 	// Source is the entry file's name when a request sends bare code (v1).
 	Source string `yaml:"source"`
 	// Compile and Run are argv lists. Placeholders: {entry} (entry file path), {entryBase} (its
@@ -186,6 +194,12 @@ type Language struct {
 	// MemoryErrors are stderr fragments by which a runtime says it ran out of its own heap
 	// (Java's OutOfMemoryError, node's heap limit); they count as memory_limit_exceeded.
 	MemoryErrors []string `yaml:"memoryErrors"`
+	// Judge0IDs are the Judge0 CE language ids a Judge0 client may send for this language: the
+	// first is 1.13.1's (listed as the language's own), the others newer releases' (1.14's).
+	Judge0IDs []int `yaml:"judge0Ids"`
+	// Judge0Name is the language's name in Judge0's listing; {version} is its version
+	// (default: "<name> ({version})").
+	Judge0Name string `yaml:"judge0Name"`
 
 	// Runtime overrides pool.runtime for this language's containers.
 	Runtime string `yaml:"runtime"`
@@ -294,8 +308,10 @@ func Parse(b []byte) (*Config, error) {
 	if c.Server.RateLimit.PerSecond < 0 || c.Server.RateLimit.Burst < 0 {
 		return nil, errors.New("config: server.rateLimit: perSecond and burst must not be negative (perSecond 0 turns the limit off)")
 	}
+	if err := c.checkJudge0(); err != nil {
+		return nil, err
+	}
 	seen := map[string]string{}
-	judge0 := map[int]string{}
 	for _, name := range c.LanguageNames() {
 		l := c.Languages[name]
 		l.Name = name
@@ -307,12 +323,6 @@ func Parse(b []byte) (*Config, error) {
 				return nil, fmt.Errorf("config: name %q is used by %s and %s", a, other, name)
 			}
 			seen[a] = name
-		}
-		if id := l.Judge0ID; id != 0 {
-			if other, dup := judge0[id]; dup {
-				return nil, fmt.Errorf("config: judge0Id %d is used by %s and %s", id, other, name)
-			}
-			judge0[id] = name
 		}
 	}
 	if sum := c.minWarmSum(); c.Pool.MaxWarm > 0 && sum > c.Pool.MaxWarm {
@@ -327,6 +337,40 @@ func (c *Config) minWarmSum() int {
 		n += l.MinWarm
 	}
 	return n
+}
+
+// checkJudge0 validates the Judge0 settings: a language id names one language.
+func (c *Config) checkJudge0() error {
+	if p := c.Judge0.Prefix; p != "off" && (!strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/")) {
+		return fmt.Errorf("config: judge0.prefix %q: a path such as /judge0 (no trailing '/'), or off", p)
+	}
+	ids := map[int]string{}
+	for _, name := range c.LanguageNames() {
+		l := c.Languages[name]
+		if l == nil {
+			continue
+		}
+		for _, id := range l.Judge0IDs {
+			if other, dup := ids[id]; dup {
+				return fmt.Errorf("config: judge0Ids: %d is given to %s and %s", id, other, name)
+			}
+			if id <= 0 {
+				return fmt.Errorf("config: language %s: judge0Ids must be positive", name)
+			}
+			ids[id] = name
+		}
+	}
+	return nil
+}
+
+// Judge0Language finds the language a Judge0 language id names.
+func (c *Config) Judge0Language(id int) (*Language, bool) {
+	for _, l := range c.Languages {
+		if slices.Contains(l.Judge0IDs, id) {
+			return l, true
+		}
+	}
+	return nil, false
 }
 
 func (c *Config) defaults() {
@@ -395,6 +439,9 @@ func (c *Config) defaults() {
 	positive(&c.ExecLog.BatchSize, DefaultExecLogBatchSize)
 	positive(&c.ExecLog.MaxTextBytes, 64<<10)
 	positive(&c.ExecLog.StatsMaxRecords, 10000)
+	if c.Judge0.Prefix == "" {
+		c.Judge0.Prefix = "/judge0"
+	}
 	if c.ExecLog.RetentionDays == 0 {
 		c.ExecLog.RetentionDays = 30
 	}

@@ -5,19 +5,20 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 const twoLanguages = `
 languages:
   python:
     image: codeexec/python
-    judge0Id: 71
+    judge0Ids: [71]
     aliases: [py]
     source: main.py
     run: [python3, "{entry}"]
   c:
     image: codeexec/c
-    judge0Id: 50
+    judge0Ids: [50]
     source: main.c
     compile: [gcc, "{sources}"]
     run: [./a.out]
@@ -34,8 +35,8 @@ func TestOnlyKeepsTheNamedLanguages(t *testing.T) {
 	if got := strings.Join(c.LanguageNames(), ","); got != "python" {
 		t.Errorf("after Only(py): %s", got)
 	}
-	if c.Languages["python"].Judge0ID != 71 {
-		t.Errorf("judge0Id: %d", c.Languages["python"].Judge0ID)
+	if ids := c.Languages["python"].Judge0IDs; len(ids) != 1 || ids[0] != 71 {
+		t.Errorf("judge0Ids: %v", ids)
 	}
 	c, _ = Parse([]byte(twoLanguages))
 	if err := c.Only([]string{"c", "rust"}); err == nil || !strings.Contains(err.Error(), `unknown language "rust"`) {
@@ -47,9 +48,9 @@ func TestOnlyKeepsTheNamedLanguages(t *testing.T) {
 }
 
 func TestJudge0IDsAreUnique(t *testing.T) {
-	_, err := Parse([]byte(strings.Replace(twoLanguages, "judge0Id: 50", "judge0Id: 71", 1)))
-	if err == nil || !strings.Contains(err.Error(), "judge0Id 71 is used by c and python") {
-		t.Errorf("duplicate judge0Id: %v", err)
+	_, err := Parse([]byte(strings.Replace(twoLanguages, "judge0Ids: [50]", "judge0Ids: [71]", 1)))
+	if err == nil || !strings.Contains(err.Error(), "judge0Ids: 71 is given to c and python") {
+		t.Errorf("duplicate judge0Ids: %v", err)
 	}
 }
 
@@ -109,6 +110,42 @@ func TestWarmLimits(t *testing.T) {
 	_, err := Parse([]byte("pool:\n  maxWarm: 1\n" + lang("    minWarm: 2\n")))
 	if err == nil || !strings.Contains(err.Error(), "pool.maxWarm 1 is below the languages' minWarm together (2)") {
 		t.Errorf("a budget below the minimums: %v", err)
+	}
+}
+
+const lang = `
+languages:
+  python: {image: python, source: main.py, run: [python3], judge0Ids: [71, 113]}
+  ruby: {image: ruby, source: main.rb, run: [ruby], judge0Ids: [72]}
+`
+
+func TestJudge0Settings(t *testing.T) {
+	c, err := Parse([]byte(lang))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Judge0.Prefix != "/judge0" || c.Queue.MaxPending != 10000 || time.Duration(c.Queue.ResultTTL) != 24*time.Hour {
+		t.Errorf("defaults: %+v %+v", c.Judge0, c.Queue)
+	}
+	if l, ok := c.Judge0Language(113); !ok || l.Name != "python" {
+		t.Errorf("113: %v %v", l, ok)
+	}
+	if _, ok := c.Judge0Language(4); ok {
+		t.Error("id 4 found")
+	}
+	bad := map[string]string{
+		lang + "  go: {image: go, source: main.go, run: [x], judge0Ids: [72]}\n": "72 is given to",
+		"judge0: {prefix: judge0}\n" + lang:                                      "judge0.prefix",
+		"judge0: {prefix: /judge0/}\n" + lang:                                    "judge0.prefix",
+		"queue: {resultTTL: soon}\n" + lang:                                      "not a duration",
+	}
+	for doc, want := range bad {
+		if _, err := Parse([]byte(doc)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", doc, err, want)
+		}
+	}
+	if c, err := Parse([]byte("judge0: {prefix: \"off\"}\n" + lang)); err != nil || c.Judge0.Prefix != "off" {
+		t.Errorf("off: %v", err)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -446,5 +447,39 @@ func TestQueueCluster(t *testing.T) {
 	t.Logf("100 submissions done in %v; executions logged per worker %v (a killed worker's are lost with it)", time.Since(begin).Round(time.Millisecond), ranBy)
 	if !strings.Contains(workers[1].Logs(), "msg=execution ") {
 		t.Errorf("the second worker ran nothing")
+	}
+	judge0OnTheCluster(t, api, workers)
+}
+
+// judge0OnTheCluster: Judge0's tokens are the queue's submissions in role api too: a token made
+// on the api is run by a worker and answered by the api, its callback is Judge0's PUT sent by the
+// worker, and /workers counts the workers' slots.
+func judge0OnTheCluster(t *testing.T, api *Server, workers []*Server) {
+	puts := make(chan string, 4)
+	listener := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		puts <- r.Method + " " + string(b)
+	}))
+	defer listener.Close()
+	a := judge0Call(t, api, "POST", "/submissions?wait=true&fields=token,stdout,status_id", map[string]any{
+		"language_id": 71, "source_code": "print(input())", "stdin": "cluster", "expected_output": "cluster", "callback_url": listener.URL + "/j0"})
+	m := a.obj()
+	tok, _ := m["token"].(string)
+	if a.code != 201 || m["stdout"] != "cluster\n" || m["status_id"] != 3.0 || tok == "" {
+		t.Fatalf("judge0 on role api: HTTP %d %s", a.code, a.raw)
+	}
+	if g := judge0Call(t, api, "GET", "/submissions/"+tok+"?fields=status", nil); g.code != 200 || !strings.Contains(string(g.raw), `"description":"Accepted"`) {
+		t.Errorf("GET the token: HTTP %d %s", g.code, g.raw)
+	}
+	select {
+	case got := <-puts:
+		if !strings.HasPrefix(got, "PUT ") || !strings.Contains(got, `"token":"`+tok+`"`) || !strings.Contains(got, `"stdout":"Y2x1c3Rlcgo=\n"`) {
+			t.Errorf("callback: %.400s", got)
+		}
+	case <-time.After(time.Minute):
+		t.Errorf("no Judge0 callback")
+	}
+	if w := judge0Call(t, api, "GET", "/workers", nil).arr(); len(w) != 1 || w[0].(map[string]any)["available"] != float64(2*len(workers)) {
+		t.Errorf("/workers: %v, want the slots of %d workers", w, len(workers))
 	}
 }

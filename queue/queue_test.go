@@ -3,10 +3,13 @@ package queue
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -78,7 +81,7 @@ func TestSubmitRunWait(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	p := plan("go")
-	if err := q.Submit(ctx, p, ""); err != nil {
+	if err := q.Submit(ctx, p, SubmitOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	s, err := q.Wait(ctx, p.JobID)
@@ -89,7 +92,7 @@ func TestSubmitRunWait(t *testing.T) {
 		t.Fatalf("state %+v", s)
 	}
 	// Published twice with the same token: deduplicated, run once.
-	if err := q.Submit(ctx, p, ""); err != nil {
+	if err := q.Submit(ctx, p, SubmitOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	res, err := Executor{Q: q, TakeWait: 5 * time.Second}.Execute(ctx, plan("python"), nil)
@@ -125,12 +128,12 @@ func TestFullQueueAndNoWorker(t *testing.T) {
 	defer q.Close()
 	ctx := context.Background()
 	for i := 0; i < 5; i++ {
-		if err := q.Submit(ctx, plan("python"), ""); err != nil {
+		if err := q.Submit(ctx, plan("python"), SubmitOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	p := plan("python")
-	if err := q.Submit(ctx, p, ""); !errors.Is(err, ErrFull) {
+	if err := q.Submit(ctx, p, SubmitOptions{}); !errors.Is(err, ErrFull) {
 		t.Fatalf("6th submission: %v, want ErrFull", err)
 	}
 	if _, err := q.Get(ctx, p.JobID); !errors.Is(err, ErrNotFound) {
@@ -154,7 +157,7 @@ func TestRestartKeepsJobsAndResults(t *testing.T) {
 	w := &Worker{Q: q, Name: "w1", Exec: ex, Warm: allWarm{}, Slots: 1}
 	wdone := make(chan struct{})
 	go func() { w.Run(wctx); close(wdone) }()
-	if err := q.Submit(ctx, done, ""); err != nil {
+	if err := q.Submit(ctx, done, SubmitOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if s, err := q.Wait(ctx, done.JobID); err != nil || s.Status != Done {
@@ -162,7 +165,7 @@ func TestRestartKeepsJobsAndResults(t *testing.T) {
 	}
 	wcancel()
 	<-wdone
-	if err := q.Submit(ctx, queued, ""); err != nil {
+	if err := q.Submit(ctx, queued, SubmitOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	q.Close()
@@ -219,7 +222,7 @@ func TestRedeliveryAndMaxDeliver(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	p := plan("python")
-	if err := q.Submit(ctx, p, ""); err != nil {
+	if err := q.Submit(ctx, p, SubmitOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	// Two deliveries started and dropped, as by workers killed mid-run.
@@ -276,6 +279,80 @@ func TestCallbackCheck(t *testing.T) {
 	}
 	if _, err := NewCallbacks([]string{"http://x"}); err == nil {
 		t.Fatal("a URL in the allow list was accepted")
+	}
+}
+
+// TestMetaAndNotices: a submission's API and Meta come back from Get as given, with the time it
+// finished; its callback goes with the method, body and retries the worker's Callback says: an
+// AnyAnswer notice (Judge0's) ends at the first answer whatever its status, another retries
+// until a 2xx.
+func TestMetaAndNotices(t *testing.T) {
+	type call struct{ method, body string }
+	calls := make(chan call, 10)
+	var mu sync.Mutex
+	failures := map[string]int{} // per path: answers 500 this many times first
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		calls <- call{r.Method, string(b)}
+		mu.Lock()
+		defer mu.Unlock()
+		if failures[r.URL.Path] > 0 {
+			failures[r.URL.Path]--
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	}))
+	defer hook.Close()
+	failures["/judge0"], failures["/ours"] = 5, 1
+
+	cfg := testConfig(t.TempDir())
+	cfg.CallbackAllow = []string{"127.0.0.1"}
+	q := open(t, cfg)
+	defer q.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	w := &Worker{Q: q, Name: "w1", Exec: &echo{}, Warm: allWarm{}, Slots: 4, Callback: func(s *Submission) (Notice, error) {
+		if s.API == "judge0" {
+			return Notice{Method: http.MethodPut, Body: s.Meta, Backoff: []time.Duration{0, 0}, AnyAnswer: true}, nil
+		}
+		return Notice{Method: http.MethodPost, Body: []byte(`"ours"`), Backoff: []time.Duration{0, 0}}, nil
+	}}
+	wctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { w.Run(wctx); close(done) }()
+	defer func() { stop(); <-done }()
+
+	p := plan("python")
+	meta := json.RawMessage(`{"expected_output":"python","language_id":71}`)
+	if err := q.Submit(ctx, p, SubmitOptions{Callback: hook.URL + "/judge0", API: "judge0", Meta: meta}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := q.Wait(ctx, p.JobID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.API != "judge0" || !bytes.Equal(s.Meta, meta) || s.FinishedAt.IsZero() || s.FinishedAt.Before(s.QueuedAt) {
+		t.Fatalf("state %+v", s)
+	}
+	if c := <-calls; c.method != http.MethodPut || c.body != string(meta) {
+		t.Fatalf("judge0 callback %+v", c)
+	}
+	// Once the worker recorded it sent, no other try came: the 500 was an answer.
+	for s, err = q.Get(ctx, p.JobID); err == nil && !s.CallbackSent; s, err = q.Get(ctx, p.JobID) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err != nil || len(calls) != 0 {
+		t.Fatalf("after the judge0 callback: %v, %d more tries", err, len(calls))
+	}
+	if err := q.Submit(ctx, plan("go"), SubmitOptions{Callback: hook.URL + "/ours"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if c := <-calls; c.method != http.MethodPost || c.body != `"ours"` {
+			t.Fatalf("our callback, try %d: %+v", i+1, c)
+		}
+	}
+	if err := q.Submit(ctx, plan("go"), SubmitOptions{Meta: json.RawMessage(`{not json`)}); err == nil {
+		t.Fatal("Meta that is not JSON was stored")
 	}
 }
 
@@ -388,7 +465,7 @@ func TestOneFinalResult(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	p := plan("go")
-	if err := q.Submit(ctx, p, ""); err != nil {
+	if err := q.Submit(ctx, p, SubmitOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	startElsewhere(t, ctx, q, p)

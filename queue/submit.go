@@ -37,10 +37,26 @@ type Submission struct {
 	// Callback is where the final state is posted (checked against queue.callbackAllow).
 	Callback string `json:"callbackUrl,omitempty"`
 	// CallbackSent is set once the callback was answered (or its retries ran out).
-	CallbackSent bool      `json:"callbackSent,omitempty"`
-	Worker       string    `json:"worker,omitempty"`
-	Attempts     int       `json:"attempts,omitempty"`
-	QueuedAt     time.Time `json:"queuedAt"`
+	CallbackSent bool `json:"callbackSent,omitempty"`
+	// API and Meta are SubmitOptions' (the API that took the submission, its own attributes).
+	API        string          `json:"api,omitempty"`
+	Meta       json.RawMessage `json:"meta,omitempty"`
+	Worker     string          `json:"worker,omitempty"`
+	Attempts   int             `json:"attempts,omitempty"`
+	QueuedAt   time.Time       `json:"queuedAt"`
+	FinishedAt time.Time       `json:"finishedAt,omitzero"` // when it became done
+}
+
+// SubmitOptions is what a submission carries beside its plan.
+type SubmitOptions struct {
+	// Callback is where the final state is sent (checked against queue.callbackAllow).
+	Callback string
+	// API names the API that took the submission ("" ours, "judge0"): the worker's Callback
+	// renders the final state as that API answers it.
+	API string
+	// Meta is the API's own attributes of the request (Judge0's expected_output, fields it
+	// echoes), opaque to the queue: stored with the submission and returned by Get as given.
+	Meta json.RawMessage
 }
 
 // Failure is an execution that ended without a result; Err turns it back into the error the
@@ -81,17 +97,21 @@ func (f *Failure) Err() error {
 
 // Submit stores the submission as queued and publishes its plan; when it returns nil the job is
 // durably stored. The token is the plan's job id. Errors: ErrFull, ErrUnavailable.
-func (q *Queue) Submit(ctx context.Context, p *runner.Plan, callback string) error {
-	return q.submit(ctx, p, callback, false)
+func (q *Queue) Submit(ctx context.Context, p *runner.Plan, o SubmitOptions) error {
+	return q.submit(ctx, p, o, false)
 }
 
 // submit is Submit; stream asks the worker to publish the run's events.
-func (q *Queue) submit(ctx context.Context, p *runner.Plan, callback string, stream bool) error {
+func (q *Queue) submit(ctx context.Context, p *runner.Plan, o SubmitOptions, stream bool) error {
 	body, err := json.Marshal(p)
 	if err != nil {
 		return err
 	}
-	rec, _ := json.Marshal(&Submission{Token: p.JobID, Language: p.Language, Status: Queued, Callback: callback, QueuedAt: time.Now().UTC()})
+	rec, err := json.Marshal(&Submission{Token: p.JobID, Language: p.Language, Status: Queued, Callback: o.Callback,
+		API: o.API, Meta: o.Meta, QueuedAt: time.Now().UTC()})
+	if err != nil {
+		return err // Meta that is not JSON
+	}
 	// The state first: a worker that takes the job at once finds it.
 	err = patiently(ctx, func(ctx context.Context) error {
 		_, err := q.results.Create(ctx, p.JobID, rec)
@@ -340,7 +360,7 @@ func (e Executor) Execute(ctx context.Context, p *runner.Plan, sink runner.Sink)
 		// The result is returned after the events it follows (once a worker took the job).
 		defer func() { events.close(taken) }()
 	}
-	if err := e.Q.submit(ctx, p, "", sink != nil); err != nil {
+	if err := e.Q.submit(ctx, p, SubmitOptions{}, sink != nil); err != nil {
 		return nil, err
 	}
 	takeCtx, cancel := context.WithTimeout(ctx, e.TakeWait)
@@ -382,7 +402,7 @@ func (q *Queue) abandon(token string, reason error) bool {
 		if err != nil || s.Status != Queued {
 			return err != nil
 		}
-		s.Status, s.Failure = Done, failureOf(reason)
+		s.Status, s.Failure, s.FinishedAt = Done, failureOf(reason), time.Now().UTC()
 		b, _ := json.Marshal(s)
 		if _, err := q.results.Update(ctx, token, b, rev); err == nil {
 			return true

@@ -37,8 +37,8 @@ type Worker struct {
 	Exec  Runner
 	Warm  Warm
 	Slots int // executions at once (server.maxConcurrent)
-	// Body renders a final submission as its callback's JSON (the api's answer to GET).
-	Body func(*Submission) ([]byte, error)
+	// Callback renders a final submission as its callback, as the API that took it sends one.
+	Callback func(*Submission) (Notice, error)
 
 	inUse atomic.Int64
 	jobs  sync.WaitGroup
@@ -159,6 +159,7 @@ func (w *Worker) handle(ctx context.Context, m jetstream.Msg, release func()) {
 		s.Worker = w.Name
 		if dead = s.Attempts >= q.cfg.MaxDeliver; dead {
 			s.Status, s.Failure = Done, failureOf(fmt.Errorf("%w (%d attempts)", ErrJobFailed, s.Attempts))
+			s.FinishedAt = time.Now().UTC()
 		} else {
 			s.Attempts++
 			s.Status = Running
@@ -205,7 +206,7 @@ func (w *Worker) handle(ctx context.Context, m jetstream.Msg, release func()) {
 		if s.Status == Done {
 			return false
 		}
-		s.Status, s.Worker, s.Attempts = Done, w.Name, attempt
+		s.Status, s.Worker, s.Attempts, s.FinishedAt = Done, w.Name, attempt, time.Now().UTC()
 		if runErr != nil {
 			s.Failure = failureOf(runErr)
 		} else {
@@ -248,9 +249,11 @@ func (w *Worker) keepAlive(m jetstream.Msg) (stop func()) {
 // once (twice only if a worker dies between a callback's answer and recording it).
 func (w *Worker) finished(ctx context.Context, m jetstream.Msg, s *Submission) {
 	q := w.Q
-	if s.Status == Done && s.Callback != "" && !s.CallbackSent && w.Body != nil {
-		if body, err := w.Body(s); err == nil {
-			q.callbacks.Send(ctx, s.Token, s.Callback, body, q.log)
+	if s.Status == Done && s.Callback != "" && !s.CallbackSent && w.Callback != nil {
+		if n, err := w.Callback(s); err == nil {
+			q.callbacks.Send(ctx, s.Token, s.Callback, n, q.log)
+		} else {
+			q.log.Error("queue: rendering a callback", "token", s.Token, "err", err)
 		}
 		if _, _, err := q.update(ctx, s.Token, w.Name, func(s *Submission) bool {
 			if s.CallbackSent {

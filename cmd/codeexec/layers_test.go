@@ -15,7 +15,7 @@ var layers = [][]string{
 	{"agent", "pool"},
 	{"pool/docker", "runner"},
 	{"execlog", "queue"},
-	{"api/piston"},
+	{"api/piston", "api/judge0"},
 	{"api/live"},
 	{"api"},
 	{"cmd/codeexec", "cmd/codeexec-agent"},

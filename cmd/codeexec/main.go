@@ -227,7 +227,7 @@ func (s *server) openQueue(ctx context.Context, exec *runner.Runner) error {
 	if exec == nil {
 		return nil
 	}
-	w := &queue.Worker{Q: q, Name: s.cfg.Instance, Exec: exec, Slots: s.cfg.Server.MaxConcurrent, Body: api.SubmissionJSON,
+	w := &queue.Worker{Q: q, Name: s.cfg.Instance, Exec: exec, Slots: s.cfg.Server.MaxConcurrent, Callback: api.Callback(s.cfg),
 		Warm: warmPools{pools: s.pools, failFast: s.role == roleAll}}
 	wctx, cancel := context.WithCancel(context.Background())
 	s.stopWorker, s.workerDone = cancel, make(chan struct{})

@@ -84,8 +84,8 @@ func Table(cfg *config.Config, versions map[string]string) string {
 	for _, name := range cfg.LanguageNames() {
 		l := cfg.Languages[name]
 		judge0 := "–"
-		if l.Judge0ID != 0 {
-			judge0 = fmt.Sprint(l.Judge0ID)
+		if len(l.Judge0IDs) > 0 {
+			judge0 = strings.Trim(fmt.Sprint(l.Judge0IDs), "[]")
 		}
 		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | `%s` | %s | %s | %d / %d | %d / %d | %d / %d |\n",
 			name, codes(l.Aliases), cell(versions[name]), judge0, l.Source, command(l.Compile), command(l.Run),

@@ -42,7 +42,7 @@ func TestTableRowsAndMarkers(t *testing.T) {
 languages:
   x:
     image: codeexec/x
-    judge0Id: 7
+    judge0Ids: [7]
     aliases: [y]
     source: main.x
     compile: [sh, -c, 'a "$0" | b', "{entry}"]
