@@ -25,6 +25,7 @@ import (
 	"syscall"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
@@ -217,7 +218,10 @@ func (d *Docker) RemoveStale(ctx context.Context) (int, error) {
 	n := 0
 	for _, id := range ids {
 		d.unpauseToRemove(ctx, id)
-		if err := d.cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true}); err != nil && !client.IsErrNotFound(err) {
+		// A conflict is a removal already under way (the engine is still removing what a killed
+		// server asked it to): the container is going, which is all this wants.
+		err := d.cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true})
+		if err != nil && !client.IsErrNotFound(err) && !cerrdefs.IsConflict(err) {
 			return n, err
 		}
 		n++
