@@ -51,7 +51,7 @@ test-unit: playground/static/app.js
 # also run bin/ferretdb, a real MongoDB wire protocol server; the live sessions' tests a Node
 # client (e2e/node); the playground's a headless Chromium (Debian's chromium, driven by chromedp).
 test-integration: bin/ferretdb bin/nats-server e2e/node/node_modules playground/static/app.js
-	$(GO) test -tags integration -count=1 -timeout 15m ./e2e/...
+	$(GO) test -tags integration -count=1 -timeout 30m ./e2e/...
 
 # gVisor: installs runsc from Debian and registers it with the Docker engine as the runtime
 # "runsc" (reloading dockerd); idempotent. Needed for pool.runtime: runsc (SECURITY.md "gVisor")

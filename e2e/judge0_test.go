@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,6 +19,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/codeexec/codeexec/config"
 )
 
 // j0 is a Judge0 answer: any JSON value.
@@ -415,8 +418,17 @@ func TestJudge0API(t *testing.T) {
 		if about["version"] != "1.13.1" || about["codeexec_version"] == nil {
 			t.Errorf("/about: %v", about)
 		}
+		// Judge0's limits are one set for every language: ours is the one that holds for all of them.
+		cfg, err := config.Load(filepath.Join(repoRoot, "config.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		maxMemKB := int64(math.MaxInt64)
+		for _, l := range cfg.Languages {
+			maxMemKB = min(maxMemKB, l.MaxMemoryMB<<10)
+		}
 		ci := judge0Call(t, s, "GET", "/config_info", nil).obj()
-		if ci["max_cpu_time_limit"] != 15.0 || ci["cpu_time_limit"] != 3.0 || ci["max_memory_limit"] != 1048576.0 || ci["enable_callbacks"] != true ||
+		if ci["max_cpu_time_limit"] != 15.0 || ci["cpu_time_limit"] != 3.0 || ci["max_memory_limit"] != float64(maxMemKB) || ci["enable_callbacks"] != true ||
 			ci["max_submission_batch_size"] != 20.0 || ci["allow_enable_network"] != false || ci["enable_wait_result"] != true || len(ci) != 39 {
 			t.Errorf("/config_info: %v", ci)
 		}

@@ -440,7 +440,7 @@ func testBadFrames(t *testing.T, s *Server) {
 		{"not JSON", "hello", "malformed JSON"},
 		{"a typed message first", `{"type": "stdin", "data": "x"}`, "the first message is the request"},
 		{"unknown field", `{"language": "python", "code": "print(1)", "files": []}`, "unknown field"},
-		{"unknown language", `{"language": "cobol", "files": [{"filename": "a", "code": "x"}]}`, "unknown language"},
+		{"unknown language", `{"language": "brainfuck", "files": [{"filename": "a", "code": "x"}]}`, "unknown language"},
 		{"tests in an interactive run", `{"language": "python", "files": [{"filename": "a.py", "code": "x"}], "interactive": true, "tests": [{"stdin": ""}]}`, "no tests"},
 	}
 	for _, c := range first {

@@ -251,7 +251,7 @@ func TestQueueSubmissions(t *testing.T) {
 		{"POST", "/api/v1/submissions", map[string]any{"language": "python", "code": "1", "callbackUrl": "ftp://127.0.0.1/x"}, 400, "http or https"},
 		{"POST", "/api/v1/submissions", map[string]any{"language": "python", "code": "1", "callbackUrl": "http://169.254.169.254/latest/meta-data"}, 400, "callbackAllow"},
 		{"POST", "/api/v1/submissions", map[string]any{"language": "python", "code": "1", "callbackUrl": "::not a url"}, 400, "not a URL"},
-		{"POST", "/api/v1/submissions", map[string]any{"language": "cobol", "code": "1"}, 400, "unknown language"},
+		{"POST", "/api/v1/submissions", map[string]any{"language": "brainfuck", "code": "1"}, 400, "unknown language"},
 		{"POST", "/api/v1/submissions", map[string]any{"language": "python"}, 400, "code is required"},
 	} {
 		var resp *Response

@@ -56,7 +56,7 @@ const started = (then) => (ws, msg) => { if (msg.type === "stage" && msg.stage =
 out.codes.alreadyInitialized = await session((ws) => { send(ws, init("python", "input()")); send(ws, init("python", "input()")); });
 out.codes.initTimeout = await session(() => {});
 out.codes.badJSON = await session((ws) => send(ws, "{"));
-out.codes.badInit = await session((ws) => send(ws, init("cobol", "DISPLAY 'HI'.")));
+out.codes.badInit = await session((ws) => send(ws, init("brainfuck", "+++.")));
 out.codes.unknownType = await session((ws) => send(ws, { type: "kill" }));
 out.codes.dataFirst = await session((ws) => send(ws, { type: "data", stream: "stdin", data: "x" }));
 out.codes.signalFirst = await session((ws) => send(ws, { type: "signal", signal: "SIGKILL" }));
