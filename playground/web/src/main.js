@@ -15,7 +15,64 @@ import { go } from "@codemirror/lang-go";
 import { ruby } from "@codemirror/legacy-modes/mode/ruby";
 import { shell } from "@codemirror/legacy-modes/mode/shell";
 import { rust } from "@codemirror/legacy-modes/mode/rust";
-import { csharp, kotlin } from "@codemirror/legacy-modes/mode/clike";
+import { clike, c, csharp, kotlin, scala, objectiveC } from "@codemirror/legacy-modes/mode/clike";
+import { groovy } from "@codemirror/legacy-modes/mode/groovy";
+import { clojure } from "@codemirror/legacy-modes/mode/clojure";
+import { haskell } from "@codemirror/legacy-modes/mode/haskell";
+import { r } from "@codemirror/legacy-modes/mode/r";
+import { perl } from "@codemirror/legacy-modes/mode/perl";
+import { lua } from "@codemirror/legacy-modes/mode/lua";
+import { erlang } from "@codemirror/legacy-modes/mode/erlang";
+import { oCaml } from "@codemirror/legacy-modes/mode/mllike";
+import { pascal } from "@codemirror/legacy-modes/mode/pascal";
+import { fortran } from "@codemirror/legacy-modes/mode/fortran";
+import { d } from "@codemirror/legacy-modes/mode/d";
+import { commonLisp } from "@codemirror/legacy-modes/mode/commonlisp";
+import { cobol } from "@codemirror/legacy-modes/mode/cobol";
+import { octave } from "@codemirror/legacy-modes/mode/octave";
+import { sqlite } from "@codemirror/legacy-modes/mode/sql";
+
+const words = (s) => Object.fromEntries(s.split(" ").map((w) => [w, true]));
+
+// PHP has no legacy mode: clike with PHP's keywords and $variables is close enough to mark them.
+const php = clike({
+  name: "php",
+  keywords: words("abstract and array as break case catch class clone const continue declare default do echo else elseif empty enddeclare endfor endforeach endif endswitch endwhile extends final finally fn for foreach function global goto if implements include include_once instanceof insteadof interface isset list match namespace new or print private protected public readonly require require_once return static switch throw trait try unset use var while xor yield"),
+  atoms: words("true false null TRUE FALSE NULL"),
+  hooks: { $: (stream) => { stream.eatWhile(/[\w$]/); return "variableName.special"; } },
+});
+
+// Prolog and NASM have no legacy mode (gas is AT&T syntax and marks no instruction): a small
+// stream mode each marks their keywords, quoted text, numbers and comments.
+function simpleMode(name, lineComment, keywords, wordRe) {
+  return {
+    name,
+    token(stream) {
+      if (stream.eatSpace()) return null;
+      if (stream.match(lineComment)) { stream.skipToEnd(); return "comment"; }
+      const q = stream.peek();
+      if (q === '"' || q === "'" || q === "`") {
+        stream.next();
+        let ch, escaped = false;
+        while ((ch = stream.next()) != null) {
+          if (ch === q && !escaped) break;
+          escaped = !escaped && ch === "\\";
+        }
+        return "string";
+      }
+      if (stream.match(/^\d+(\.\d+)?/)) return "number";
+      if (stream.match(wordRe)) return keywords[stream.current().toLowerCase()] ? "keyword" : null;
+      stream.next();
+      return null;
+    },
+  };
+}
+const prolog = simpleMode("prolog", "%",
+  words("is mod rem not dynamic discontiguous initialization module use_module ensure_loaded halt true fail call catch throw findall forall format write writeln nl read"),
+  /^[a-z_A-Z][\w]*/);
+const nasm = simpleMode("nasm", ";",
+  words("section segment global extern bits default db dw dd dq resb resw resd resq equ times mov lea add sub inc dec mul imul div idiv and or xor not neg shl shr cmp test jmp je jne jz jnz jg jge jl jle ja jb call ret push pop syscall int nop"),
+  /^[.\w]+/);
 
 // Editor support by language name or alias: a first-class package where CodeMirror has one, a
 // legacy stream mode otherwise.
@@ -24,15 +81,30 @@ const modes = {
   javascript: () => javascript(), js: () => javascript(), node: () => javascript(),
   typescript: () => javascript({ typescript: true }), ts: () => javascript({ typescript: true }),
   java: () => java(),
-  cpp: () => cpp(), "c++": () => cpp(), c: () => cpp(),
+  cpp: () => cpp(), "c++": () => cpp(), "cpp-clang": () => cpp(),
+  c: () => StreamLanguage.define(c), "c-clang": () => StreamLanguage.define(c),
   go: () => go(), golang: () => go(),
   ruby: () => StreamLanguage.define(ruby), rb: () => StreamLanguage.define(ruby),
   bash: () => StreamLanguage.define(shell), sh: () => StreamLanguage.define(shell),
   rust: () => StreamLanguage.define(rust), rs: () => StreamLanguage.define(rust),
   csharp: () => StreamLanguage.define(csharp), kotlin: () => StreamLanguage.define(kotlin),
+  php: () => StreamLanguage.define(php), scala: () => StreamLanguage.define(scala),
+  groovy: () => StreamLanguage.define(groovy), clojure: () => StreamLanguage.define(clojure),
+  haskell: () => StreamLanguage.define(haskell), r: () => StreamLanguage.define(r),
+  perl: () => StreamLanguage.define(perl), lua: () => StreamLanguage.define(lua),
+  // Elixir has no legacy mode; its syntax (do/end, def, "strings", #{} interpolation) is Ruby's.
+  elixir: () => StreamLanguage.define(ruby), erlang: () => StreamLanguage.define(erlang),
+  ocaml: () => StreamLanguage.define(oCaml), pascal: () => StreamLanguage.define(pascal),
+  fortran: () => StreamLanguage.define(fortran), d: () => StreamLanguage.define(d),
+  commonlisp: () => StreamLanguage.define(commonLisp), prolog: () => StreamLanguage.define(prolog),
+  cobol: () => StreamLanguage.define(cobol), assembly: () => StreamLanguage.define(nasm),
+  objectivec: () => StreamLanguage.define(objectiveC), octave: () => StreamLanguage.define(octave),
+  sql: () => StreamLanguage.define(sqlite),
+  // plaintext has none: its code is the output, there is nothing to mark.
 };
 
-// A first program per language: it asks for a name, to show that a run can be answered.
+// A first program per language: the first six ask for a name, to show that a run can be answered;
+// the rest greet the world.
 const samples = {
   python: 'name = input("Your name? ") or "stranger"\nprint(f"Hello, {name}!")\n',
   javascript: 'const rl = require("readline").createInterface({ input: process.stdin, output: process.stdout });\nrl.question("Your name? ", (name) => {\n  console.log(`Hello, ${name}!`);\n  rl.close();\n});\n',
@@ -40,7 +112,37 @@ const samples = {
   java: 'import java.util.Scanner;\n\npublic class Main {\n    public static void main(String[] args) {\n        System.out.print("Your name? ");\n        System.out.flush();\n        String name = new Scanner(System.in).nextLine();\n        System.out.println("Hello, " + name + "!");\n    }\n}\n',
   go: 'package main\n\nimport (\n\t"bufio"\n\t"fmt"\n\t"os"\n\t"strings"\n)\n\nfunc main() {\n\tfmt.Print("Your name? ")\n\tname, _ := bufio.NewReader(os.Stdin).ReadString(\'\\n\')\n\tfmt.Printf("Hello, %s!\\n", strings.TrimSpace(name))\n}\n',
   cpp: '#include <iostream>\n#include <string>\n\nint main() {\n    std::string name;\n    std::cout << "Your name? " << std::flush;\n    std::getline(std::cin, name);\n    std::cout << "Hello, " << name << "!" << std::endl;\n    return 0;\n}\n',
+  c: "#include <stdio.h>\n\nint main(void) {\n    printf(\"Hello, World!\\n\");\n    return 0;\n}\n",
+  bash: "read -r -p \"Your name? \" name\nif [ -z \"$name\" ]; then name=\"stranger\"; fi\necho \"Hello, $name!\"\n",
+  plaintext: "Hello, World!\n",
+  typescript: "const greet = (name: string): string => `Hello, ${name}!`;\nconsole.log(greet(\"World\"));\n",
+  rust: "fn main() {\n    let name = \"World\";\n    println!(\"Hello, {}!\", name);\n}\n",
+  csharp: "using System;\n\npublic class Program\n{\n    public static void Main()\n    {\n        Console.WriteLine(\"Hello, World!\");\n    }\n}\n",
+  php: "<?php\n$name = \"World\";\necho \"Hello, $name!\\n\";\n",
+  kotlin: "fun main() {\n    val name = \"World\"\n    println(\"Hello, $name!\")\n}\n",
+  scala: "object Main {\n  def main(args: Array[String]): Unit = {\n    val name = \"World\"\n    println(s\"Hello, $name!\")\n  }\n}\n",
+  groovy: "def name = \"World\"\nprintln \"Hello, ${name}!\"\n",
+  clojure: "(def name \"World\")\n(println (str \"Hello, \" name \"!\"))\n",
+  haskell: "main :: IO ()\nmain = do\n  let name = \"World\"\n  putStrLn (\"Hello, \" ++ name ++ \"!\")\n",
+  r: "name <- \"World\"\nif (nchar(name) > 0) cat(\"Hello, \", name, \"!\\n\", sep = \"\")\n",
+  perl: "use strict;\nuse warnings;\n\nmy $name = \"World\";\nprint \"Hello, $name!\\n\";\n",
+  lua: "local name = \"World\"\nprint(\"Hello, \" .. name .. \"!\")\n",
+  elixir: "defmodule Main do\n  def hello(name), do: IO.puts(\"Hello, #{name}!\")\nend\n\nMain.hello(\"World\")\n",
+  erlang: "main(_) ->\n    case \"World\" of\n        Name -> io:format(\"Hello, ~s!~n\", [Name])\n    end.\n",
+  ocaml: "let () =\n  let name = \"World\" in\n  print_endline (\"Hello, \" ^ name ^ \"!\")\n",
+  pascal: "program Hello;\nvar\n  name: string;\nbegin\n  name := 'World';\n  writeln('Hello, ', name, '!');\nend.\n",
+  fortran: "program hello\n  implicit none\n  character(len=*), parameter :: name = \"World\"\n  print *, \"Hello, \" // name // \"!\"\nend program hello\n",
+  d: "import std.stdio;\n\nvoid main()\n{\n    string name = \"World\";\n    writeln(\"Hello, \", name, \"!\");\n}\n",
+  commonlisp: "(let ((name \"World\"))\n  (format t \"Hello, ~a!~%\" name))\n",
+  prolog: ":- initialization(main).\n\nmain :- format(\"Hello, ~w!~n\", ['World']), halt.\n",
+  cobol: "       IDENTIFICATION DIVISION.\n       PROGRAM-ID. HELLO.\n       PROCEDURE DIVISION.\n           DISPLAY \"Hello, World!\".\n           STOP RUN.\n",
+  assembly: "global _start\n\nsection .data\nmsg: db \"Hello, World!\", 10\nlen: equ $ - msg\n\nsection .text\n_start:\n    mov rax, 1          ; write(1, msg, len)\n    mov rdi, 1\n    mov rsi, msg\n    mov rdx, len\n    syscall\n    mov rax, 60         ; exit(0)\n    xor rdi, rdi\n    syscall\n",
+  objectivec: "#import <stdio.h>\n\nint main(void) {\n    @autoreleasepool {\n        printf(\"Hello, World!\\n\");\n    }\n    return 0;\n}\n",
+  octave: "name = \"World\";\nif !isempty(name)\n  printf(\"Hello, %s!\\n\", name);\nend\n",
+  sql: "SELECT 'Hello, ' || 'World' || '!' AS greeting;\n",
+  "c-clang": "#include <stdio.h>\n\nint main(void) {\n    printf(\"Hello, World!\\n\");\n    return 0;\n}\n",
 };
+samples["cpp-clang"] = samples.cpp;
 
 const $ = (id) => document.getElementById(id);
 const picker = $("language"), runBtn = $("run"), stopBtn = $("stop"), shareBtn = $("share");
