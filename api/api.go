@@ -382,7 +382,7 @@ func (s *Server) languages(w http.ResponseWriter, r *http.Request) {
 	for _, name := range s.cfg.LanguageNames() {
 		l := s.cfg.Languages[name]
 		lj := languageJSON{
-			Name: name, Version: l.Version, Aliases: l.Aliases, Compiled: l.Compiled(), Source: l.Source,
+			Name: name, Version: l.Version(), Aliases: l.Aliases, Compiled: l.Compiled(), Source: l.Source,
 			TimeLimitMs: l.RunTimeoutMs, MaxTimeLimitMs: l.MaxRunTimeoutMs,
 			MemoryLimitMb: l.MemoryMB, MaxMemoryLimitMb: l.MaxMemoryMB, Runtime: l.Runtime,
 			PoolReady: pools[name].Ready, PoolTarget: pools[name].Target,

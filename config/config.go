@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -174,13 +175,17 @@ type Judge struct {
 
 // Language describes one language: its image, how to compile and run, and its limits.
 type Language struct {
+	// imageVersion is the version the language's image was built with: read from its label by
+	// a process with an engine, or reported by the workers to an api process, which has none.
+	// It may be set while requests read it.
+	imageVersion atomic.Pointer[string]
+
 	Name  string `yaml:"-"`
 	Image string `yaml:"image"`
-	// Version is the toolchain's version. The server takes it from the image's codeexec.version
-	// label (images/build.sh records it from the toolchain's own --version); a version here is
-	// used only where the image has no such label.
-	Version string   `yaml:"version"`
-	Aliases []string `yaml:"aliases"`
+	// ConfiguredVersion is the toolchain's version as config.yaml gives it: used only until the
+	// image's version is known (Version).
+	ConfiguredVersion string   `yaml:"version"`
+	Aliases           []string `yaml:"aliases"`
 	// Source is the entry file's name when a request sends bare code (v1).
 	Source string `yaml:"source"`
 	// Compile and Run are argv lists. Placeholders: {entry} (entry file path), {entryBase} (its
@@ -546,3 +551,15 @@ func (c *Config) Lookup(name string) (*Language, bool) {
 	}
 	return nil, false
 }
+
+// Version is the toolchain's version: the image's (images/build.sh records it in the
+// codeexec.version label from the toolchain's own --version), else the configured one.
+func (l *Language) Version() string {
+	if v := l.imageVersion.Load(); v != nil && *v != "" {
+		return *v
+	}
+	return l.ConfiguredVersion
+}
+
+// SetVersion records the version the language's image was built with.
+func (l *Language) SetVersion(v string) { l.imageVersion.Store(&v) }

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -449,6 +450,49 @@ func TestQueueCluster(t *testing.T) {
 		t.Errorf("the second worker ran nothing")
 	}
 	judge0OnTheCluster(t, api, workers)
+	versionsOnTheCluster(t, api)
+}
+
+// versionsOnTheCluster: an api process has no engine to read the images' versions from; it
+// shows the workers' (their heartbeats carry them) in every dialect, and Piston's version match
+// works on it.
+func versionsOnTheCluster(t *testing.T, api *Server) {
+	cli := dockerClient(t)
+	defer cli.Close()
+	img, _, err := cli.ImageInspectWithRaw(context.Background(), "codeexec/python")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := img.Config.Labels["codeexec.version"]
+	if want == "" {
+		t.Fatalf("codeexec/python has no codeexec.version label")
+	}
+	got := ""
+	for _, l := range parseArray(t, api.Get(t, "/api/v1/languages").Raw) {
+		if l["name"] == "python" {
+			got, _ = l["version"].(string)
+		}
+	}
+	if got != want {
+		t.Errorf("api shows python %q, the workers' image is %q", got, want)
+	}
+	r := api.Post(t, "/api/v2/execute", map[string]any{"language": "python", "version": want,
+		"files": []map[string]any{{"content": "print('v')"}}})
+	if run, _ := r.Body["run"].(map[string]any); r.Code != 200 || run["stdout"] != "v\n" {
+		t.Errorf("Piston execute with version %s on the api: HTTP %d %.300s", want, r.Code, r.Raw)
+	}
+	found := false
+	for _, l := range parseArray(t, api.Get(t, "/judge0/languages").Raw) {
+		if name, _ := l["name"].(string); strings.HasPrefix(name, "Python (") {
+			found = true
+			if !strings.Contains(name, want) {
+				t.Errorf("Judge0 language %q does not name the image's version %s", name, want)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("Judge0's languages on the api list no Python")
+	}
 }
 
 // judge0OnTheCluster: Judge0's tokens are the queue's submissions in role api too: a token made

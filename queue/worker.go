@@ -37,6 +37,9 @@ type Worker struct {
 	Exec  Runner
 	Warm  Warm
 	Slots int // executions at once (server.maxConcurrent)
+	// Versions are this host's toolchain versions by language (from its images), which the
+	// heartbeat tells the api processes: they have no engine to read them from.
+	Versions map[string]string
 	// Callback renders a final submission as its callback, as the API that took it sends one.
 	Callback func(*Submission) (Notice, error)
 
@@ -307,18 +310,19 @@ func (q *Queue) update(ctx context.Context, token, writer string, change func(*S
 
 // WorkerInfo is what a worker's heartbeat says.
 type WorkerInfo struct {
-	Name      string    `json:"name"`
-	Slots     int       `json:"slots"`
-	InUse     int       `json:"inUse"`
-	Languages []string  `json:"languages"`
-	At        time.Time `json:"at"`
+	Name      string            `json:"name"`
+	Slots     int               `json:"slots"`
+	InUse     int               `json:"inUse"`
+	Languages []string          `json:"languages"`
+	Versions  map[string]string `json:"versions,omitempty"`
+	At        time.Time         `json:"at"`
 }
 
 func (w *Worker) heartbeat(ctx context.Context) {
 	t := time.NewTicker(heartbeatEvery)
 	defer t.Stop()
 	for {
-		b, _ := json.Marshal(WorkerInfo{Name: w.Name, Slots: w.Slots, InUse: w.InUse(), Languages: w.Q.langs, At: time.Now().UTC()})
+		b, _ := json.Marshal(WorkerInfo{Name: w.Name, Slots: w.Slots, InUse: w.InUse(), Languages: w.Q.langs, Versions: w.Versions, At: time.Now().UTC()})
 		pctx, cancel := context.WithTimeout(ctx, heartbeatEvery)
 		_, _ = w.Q.workers.Put(pctx, w.Name, b)
 		cancel()

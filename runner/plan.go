@@ -116,7 +116,7 @@ func NewPlan(cfg *config.Config, req *Request) (*Plan, error) {
 		return nil, inputErr("an interactive run takes no tests")
 	}
 	p := &Plan{
-		JobID: uuid.NewString(), Language: lang.Name, Version: lang.Version, Entry: path.Clean(entry.Name),
+		JobID: uuid.NewString(), Language: lang.Name, Version: lang.Version(), Entry: path.Clean(entry.Name),
 		MemoryBytes: lim.memory, PoolMemoryBytes: lang.MemoryMB << 20, TimeLimit: lim.cpu,
 		Compare: req.Compare, MemoryErrors: lang.MemoryErrors, Save: req.Save, Batch: req.Batch,
 	}

@@ -394,7 +394,7 @@ func languageName(l *config.Language) string {
 	if name == "" {
 		name = l.Name + " ({version})"
 	}
-	return strings.ReplaceAll(name, "{version}", l.Version)
+	return strings.ReplaceAll(name, "{version}", l.Version())
 }
 
 // judge0Languages lists every id, by name as Judge0 orders them (then by id).

@@ -65,7 +65,7 @@ func (d *Dialect) runtimes(w http.ResponseWriter, r *http.Request) {
 		if aliases == nil {
 			aliases = []string{}
 		}
-		out = append(out, runtime{Language: name, Version: l.Version, Aliases: aliases})
+		out = append(out, runtime{Language: name, Version: l.Version(), Aliases: aliases})
 	}
 	httpjson.Write(w, http.StatusOK, out)
 }
@@ -181,7 +181,7 @@ func (d *Dialect) ToRunner(pr *Request) (req *runner.Request, msg string) {
 		version = *pr.Version
 	}
 	lang, ok := d.cfg.Lookup(*pr.Language)
-	if !ok || !versionMatches(version, lang.Version) {
+	if !ok || !versionMatches(version, lang.Version()) {
 		return nil, fmt.Sprintf("%s-%s runtime is unknown; GET /api/v2/runtimes lists them", *pr.Language, version)
 	}
 	req = &runner.Request{Language: lang.Name, Stdin: []byte(pr.Stdin), Args: pr.Args}

@@ -134,6 +134,8 @@ type server struct {
 	// stopWorker stops the worker's pulling; workerDone closes when its jobs are finished.
 	stopWorker context.CancelFunc
 	workerDone chan struct{}
+	// stopVersions stops an api process reading the workers' versions.
+	stopVersions context.CancelFunc
 }
 
 // open binds the port, opens the execution log, and, as the role needs: checks the engine and
@@ -225,10 +227,30 @@ func (s *server) openQueue(ctx context.Context, exec *runner.Runner) error {
 	}
 	s.log.Info("job queue", "nats", where, "role", s.role)
 	if exec == nil {
+		// No engine here: the versions are the workers'. Those up now are read before serving.
+		s.followVersions(ctx)
+		vctx, cancel := context.WithCancel(context.Background())
+		s.stopVersions = cancel
+		go func() {
+			t := time.NewTicker(versionsEvery)
+			defer t.Stop()
+			for {
+				select {
+				case <-vctx.Done():
+					return
+				case <-t.C:
+					s.followVersions(vctx)
+				}
+			}
+		}()
 		return nil
 	}
+	versions := map[string]string{}
+	for name, l := range s.cfg.Languages {
+		versions[name] = l.Version()
+	}
 	w := &queue.Worker{Q: q, Name: s.cfg.Instance, Exec: exec, Slots: s.cfg.Server.MaxConcurrent, Callback: api.Callback(s.cfg),
-		Warm: warmPools{pools: s.pools, failFast: s.role == roleAll}}
+		Warm: warmPools{pools: s.pools, failFast: s.role == roleAll}, Versions: versions}
 	wctx, cancel := context.WithCancel(context.Background())
 	s.stopWorker, s.workerDone = cancel, make(chan struct{})
 	go func() {
@@ -236,6 +258,27 @@ func (s *server) openQueue(ctx context.Context, exec *runner.Runner) error {
 		w.Run(wctx)
 	}()
 	return nil
+}
+
+// versionsEvery is how often an api process reads the workers' versions.
+const versionsEvery = 2 * time.Second
+
+// followVersions takes each language's version from the workers' heartbeats (any worker's: the
+// workers of one deployment run the same images).
+func (s *server) followVersions(ctx context.Context) {
+	rctx, cancel := context.WithTimeout(ctx, versionsEvery)
+	defer cancel()
+	workers, err := s.queue.Workers(rctx)
+	if err != nil {
+		return
+	}
+	for _, w := range workers {
+		for name, v := range w.Versions {
+			if l, ok := s.cfg.Languages[name]; ok && v != "" && v != l.Version() {
+				l.SetVersion(v)
+			}
+		}
+	}
 }
 
 // watchQueue exposes the queue's numbers as metrics.
@@ -309,7 +352,7 @@ func (s *server) openEngine(ctx context.Context) error {
 	// The version a language reports is the one its image was built with.
 	for _, l := range s.cfg.Languages {
 		if v, ok := versions[l.Image]; ok {
-			l.Version = v
+			l.SetVersion(v)
 		}
 	}
 	if err := engine.CheckRuntimes(ctx); err != nil {
@@ -404,6 +447,9 @@ func (s *server) shutdown() {
 		case <-shutCtx.Done():
 			s.log.Warn("jobs still running at the shutdown timeout: the queue gives them to another worker")
 		}
+	}
+	if s.stopVersions != nil {
+		s.stopVersions()
 	}
 	if s.queue != nil {
 		s.queue.Close()
