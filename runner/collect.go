@@ -87,9 +87,17 @@ type collector struct {
 	sink   Sink
 	budget *budget
 
-	stage          string
-	index          int
-	open           bool      // a step has started and not finished
+	stage string
+	index int  // the step's position in the plan's runs (0 for the compile step)
+	open  bool // a step has started and not finished
+	// first is the position in the plan's runs of the current job's first run: the job that
+	// continues a judge plan in a fresh sandbox (rest) holds only the tests left.
+	first int
+	// recompile says the current job's compile step repeats the one already collected; repeat
+	// says that step is the one now running: neither it nor its output is collected again.
+	recompile, repeat bool
+	// endedRun says the last sandbox ended whole with a run (gVisor), which rest may continue.
+	endedRun       bool
 	openedAt       time.Time // when it started
 	stdout, stderr bytes.Buffer
 	// step is the current step: its output limit bounds what is collected of it, whatever the
@@ -108,10 +116,25 @@ func newCollector(p *Plan, sink Sink, budget *budget) *collector {
 }
 
 func (c *collector) handle(ev agentproto.Event) error {
+	if c.repeat {
+		switch ev.Kind {
+		case agentproto.KindStdout, agentproto.KindStderr:
+			return nil
+		case agentproto.KindStepFinished:
+			c.open, c.repeat = false, false
+			return nil
+		}
+	}
 	switch ev.Kind {
 	case agentproto.KindStepStarted:
-		c.stage, c.index = ev.Started.Name, ev.Started.Index
 		c.open, c.openedAt = true, time.Now()
+		if c.repeat = c.recompile && ev.Started.Name == StageCompile; c.repeat {
+			return nil
+		}
+		c.stage, c.index = ev.Started.Name, ev.Started.Index
+		if c.stage != StageCompile {
+			c.index += c.first
+		}
 		c.step = c.p.step(c.stage, c.index)
 		c.stdout.Reset()
 		c.stderr.Reset()
@@ -139,11 +162,32 @@ func (c *collector) handle(ev agentproto.Event) error {
 // pool.ErrSandboxKilled: a runtime error, as a fork that fails at the limit under runc usually
 // is). Nothing inside measured the step.
 func (c *collector) sandboxEnded(outOfMemory bool) error {
+	if c.repeat {
+		// The repeated compile of a continued plan cannot fail where it passed before; if its
+		// sandbox ends all the same, the tests left have no verdicts.
+		c.open, c.endedRun = false, false
+		return nil
+	}
+	c.endedRun = c.stage != StageCompile
 	m := &agentproto.StepResult{Outcome: agentproto.Exited, ExitCode: 128 + 9, Signal: "SIGKILL", Wall: time.Since(c.openedAt)}
 	if outOfMemory {
 		m.Outcome, m.MemoryBytes, m.OOMKills = agentproto.OutOfMemory, c.p.MemoryBytes, 1
 	}
 	return c.finished(m)
+}
+
+// rest is the job that runs a judge plan's tests left after its sandbox ended whole with a
+// test (sandboxEnded), in a fresh sandbox; nil when none are left to run: the plan is not a
+// judge plan, the compile ended it, or it stops on its first failure, as the ended test is.
+func (c *collector) rest() *agentproto.Job {
+	if !c.endedRun || len(c.p.Tests) == 0 || c.p.Job.StopOnFailure || len(c.runs) >= len(c.p.Job.Runs) {
+		return nil
+	}
+	c.endedRun = false
+	job := c.p.Job
+	job.Runs = job.Runs[len(c.runs):]
+	c.first, c.recompile = len(c.runs), job.Compile != nil
+	return &job
 }
 
 // bound cuts data to what the step's output limit leaves: the agent enforces the limit, and a

@@ -193,54 +193,76 @@ func (r *Runner) Execute(ctx context.Context, p *Plan, sink Sink) (*Result, erro
 }
 
 func (r *Runner) execute(ctx context.Context, p *Plan, sink Sink) (*Result, error) {
-	sb, err := r.pools.Claim(ctx, p.Language)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	// Removing the sandbox happens in the background, off the response path.
-	defer r.pools.Release(p.Language, sb)
-	if p.MemoryBytes != p.PoolMemoryBytes {
-		if err := sb.SetMemory(ctx, p.MemoryBytes); err != nil {
-			return nil, fmt.Errorf("%w: setting the memory limit: %w", ErrUnavailable, err)
-		}
-	}
-	// The agent enforces every step's limits; this deadline only guards against a lost sandbox.
-	jobCtx, cancel := context.WithTimeout(ctx, p.Deadline+10*time.Second)
-	defer cancel()
 	answer := r.answerBytes
 	if p.AnswerBytes > 0 {
 		answer = p.AnswerBytes
 	}
 	c := newCollector(p, sink, newBudget(answer))
-	input, typed := r.input(jobCtx, p, sink)
-	err = sb.Run(jobCtx, &p.Job, input, c.handle)
+	job := &p.Job
+	for {
+		ended, typed, err := r.runIn(ctx, p, job, c, sink)
+		if err != nil {
+			return nil, err
+		}
+		if c.agentErr != "" {
+			// The agent could not place the files (the tmpfs is too small for them, say).
+			return nil, inputErr("the files could not be written in the sandbox: %s", c.agentErr)
+		}
+		if ended {
+			if rest := c.rest(); rest != nil {
+				// A judge test ended its whole sandbox (gVisor): the tests after it run in a
+				// fresh one, after the same compile, as they would have in the first.
+				job = rest
+				continue
+			}
+		}
+		res := c.result()
+		res.Typed = typed
+		return res, nil
+	}
+}
+
+// runIn runs job, the plan's or what is left of it, in a sandbox of its own, collecting into c.
+// ended says the sandbox ended whole with the step that was running (gVisor), which c has
+// finished with the limit it met.
+func (r *Runner) runIn(ctx context.Context, p *Plan, job *agentproto.Job, c *collector, sink Sink) (ended bool, typed []byte, err error) {
+	sb, err := r.pools.Claim(ctx, p.Language)
+	if err != nil {
+		if ctx.Err() != nil {
+			return false, nil, ctx.Err()
+		}
+		return false, nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	// Removing the sandbox happens in the background, off the response path.
+	defer r.pools.Release(p.Language, sb)
+	if p.MemoryBytes != p.PoolMemoryBytes {
+		if err := sb.SetMemory(ctx, p.MemoryBytes); err != nil {
+			return false, nil, fmt.Errorf("%w: setting the memory limit: %w", ErrUnavailable, err)
+		}
+	}
+	// The agent enforces every step's limits; this deadline only guards against a lost sandbox.
+	jobCtx, cancel := context.WithTimeout(ctx, p.Deadline+10*time.Second)
+	defer cancel()
+	input, typedInput := r.input(jobCtx, p, sink)
+	err = sb.Run(jobCtx, job, input, c.handle)
 	cancel() // ends the input's copy, if any, before typed is read
 	if err != nil {
 		switch {
 		case c.sinkErr != nil:
-			return nil, c.sinkErr
+			return false, nil, c.sinkErr
 		case ctx.Err() != nil:
-			return nil, ctx.Err()
+			return false, nil, ctx.Err()
 		case (errors.Is(err, pool.ErrOutOfMemory) || errors.Is(err, pool.ErrProcessLimit) || errors.Is(err, pool.ErrSandboxKilled)) && c.open:
 			// The sandbox ended with the step (gVisor): the step met the limit, and the steps
-			// after it cannot run.
+			// after it cannot run in this sandbox.
 			if err := c.sandboxEnded(errors.Is(err, pool.ErrOutOfMemory)); err != nil {
-				return nil, err
+				return false, nil, err
 			}
-			return c.result(), nil
+			return true, nil, nil
 		}
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return false, nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	if c.agentErr != "" {
-		// The agent could not place the files (the tmpfs is too small for them, say).
-		return nil, inputErr("the files could not be written in the sandbox: %s", c.agentErr)
-	}
-	res := c.result()
-	res.Typed = typed.bytes()
-	return res, nil
+	return false, typedInput.bytes(), nil
 }
 
 // MaxTypedBytes bounds what is kept of an interactive run's typed input for the execution log.

@@ -350,3 +350,84 @@ func TestSandboxEndedDuringStep(t *testing.T) {
 		t.Errorf("no step open: %v, want ErrUnavailable", err)
 	}
 }
+
+// sandboxes hands out one scripted sandbox per claim, in order.
+type sandboxes struct {
+	fakePools
+	next []*fakeSandbox
+}
+
+func (s *sandboxes) Claim(ctx context.Context, lang string) (pool.Sandbox, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.next) == 0 {
+		return nil, errors.New("no sandbox left")
+	}
+	sb := s.next[0]
+	s.next = s.next[1:]
+	return sb, nil
+}
+
+// A judge test that ends its whole sandbox (gVisor, out of memory) has its verdict, and the tests
+// after it run in a fresh sandbox after the same compile, which is neither reported nor
+// collected twice; the events number the tests as the plan does.
+func TestJudgeContinuesAfterSandboxEnded(t *testing.T) {
+	compiled := agentproto.Event{Kind: agentproto.KindStepStarted, Started: &agentproto.StepStarted{Name: "compile"}}
+	ok := exited(0)
+	first := &fakeSandbox{events: []agentproto.Event{
+		compiled, {Kind: agentproto.KindStderr, Data: []byte("note: first compile\n")}, {Kind: agentproto.KindStepFinished, Finished: &ok},
+		{Kind: agentproto.KindStepStarted, Started: &agentproto.StepStarted{Name: "run", Index: 0}},
+		{Kind: agentproto.KindStdout, Data: []byte("1\n")}, {Kind: agentproto.KindStepFinished, Finished: &ok},
+		{Kind: agentproto.KindStepStarted, Started: &agentproto.StepStarted{Name: "run", Index: 1}},
+	}, runErr: fmt.Errorf("%w (runsc)", pool.ErrOutOfMemory)}
+	second := &fakeSandbox{events: []agentproto.Event{
+		compiled, {Kind: agentproto.KindStderr, Data: []byte("note: second compile\n")}, {Kind: agentproto.KindStepFinished, Finished: &ok},
+		{Kind: agentproto.KindStepStarted, Started: &agentproto.StepStarted{Name: "run", Index: 0}},
+		{Kind: agentproto.KindStdout, Data: []byte("3\n")}, {Kind: agentproto.KindStepFinished, Finished: &ok},
+		{Kind: agentproto.KindDone, Done: &agentproto.Done{}},
+	}}
+	pools := &sandboxes{next: []*fakeSandbox{first, second}}
+	r := New(testConfig(t).Server, pools, &fakeObserver{}, quiet)
+	want := func(s string) *string { return &s }
+	p := plan(t, &Request{Language: "java", Code: []byte("x"), MemoryLimitBytes: 128 << 20, Tests: []Test{
+		{Stdin: []byte("1"), Expected: want("1")}, {Stdin: []byte("2"), Expected: want("2")}, {Stdin: []byte("3"), Expected: want("3")}}})
+	var stages []string
+	res, err := r.Execute(context.Background(), p, SinkFunc(func(ev Event) error {
+		if ev.Type == StageStarted {
+			stages = append(stages, fmt.Sprintf("%s%d", ev.Stage, ev.Test))
+		}
+		return nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(second.gotJob.Runs); n != 1 || second.gotJob.Runs[0].Stdin == nil || string(second.gotJob.Runs[0].Stdin) != "3" || second.gotJob.Compile == nil {
+		t.Fatalf("the second sandbox's job: %d runs, compile %v", n, second.gotJob.Compile != nil)
+	}
+	if got := strings.Join(stages, " "); got != "compile0 run1 run2 run3" {
+		t.Errorf("stages %q", got)
+	}
+	var verdicts []Status
+	for _, tr := range res.Tests {
+		verdicts = append(verdicts, tr.Verdict)
+	}
+	if fmt.Sprint(verdicts) != "[accepted memory_limit_exceeded accepted]" || res.Status != MemoryLimitExceeded || res.Passed != 2 {
+		t.Errorf("status %s, passed %d, verdicts %v", res.Status, res.Passed, verdicts)
+	}
+	if res.Compile == nil || string(res.Compile.Stderr) != "note: first compile\n" {
+		t.Errorf("compile step %+v", res.Compile)
+	}
+	if len(pools.released) != 2 || first.memory != 128<<20 || second.memory != 128<<20 {
+		t.Errorf("released %d sandboxes; memory limits %d, %d", len(pools.released), first.memory, second.memory)
+	}
+
+	// Stopping on the first failure, nothing runs after the ended test.
+	first.gotJob = nil
+	pools = &sandboxes{next: []*fakeSandbox{first}}
+	r = New(testConfig(t).Server, pools, &fakeObserver{}, quiet)
+	p.Job.StopOnFailure = true
+	res, err = r.Execute(context.Background(), p, nil)
+	if err != nil || len(res.Tests) != 2 || res.Status != MemoryLimitExceeded {
+		t.Errorf("stop on failure: %v, %+v", err, res)
+	}
+}
