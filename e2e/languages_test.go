@@ -89,20 +89,27 @@ func TestLanguageExamples(t *testing.T) {
 
 	// As many requests at once as the server runs; each example's two dialects run one after
 	// the other so that both take a fresh container of the same pool.
+	runExamples(t, examples, 4, func(ex example) (string, []string) {
+		return ex.kind, append(runV1(s, ex, nil), runV2(s, ex)...)
+	})
+	t.Logf("%d examples of %d languages, each through v1 and v2, in %v", len(examples), len(langs), time.Since(start).Round(time.Millisecond))
+}
+
+// runExamples runs the examples, that many at a time, and then reports each as a subtest
+// named language/name with the errors run found.
+func runExamples(t *testing.T, examples []example, atOnce int, run func(example) (name string, errs []string)) {
 	var wg sync.WaitGroup
 	work := make(chan example)
 	results := make(chan func(*testing.T), len(examples))
-	for i := 0; i < 4; i++ {
+	for i := 0; i < atOnce; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for ex := range work {
-				v1 := runV1(s, ex, nil)
-				v2 := runV2(s, ex)
-				ex := ex
+				name, errs := run(ex)
 				results <- func(t *testing.T) {
-					t.Run(ex.lang+"/"+ex.kind, func(t *testing.T) {
-						for _, msg := range append(v1, v2...) {
+					t.Run(ex.lang+"/"+name, func(t *testing.T) {
+						for _, msg := range errs {
 							t.Error(msg)
 						}
 					})
@@ -116,14 +123,9 @@ func TestLanguageExamples(t *testing.T) {
 	close(work)
 	wg.Wait()
 	close(results)
-	var checks []func(*testing.T)
-	for c := range results {
-		checks = append(checks, c)
+	for check := range results {
+		check(t)
 	}
-	for _, c := range checks {
-		c(t)
-	}
-	t.Logf("%d examples of %d languages, each through v1 and v2, in %v", len(examples), len(langs), time.Since(start).Round(time.Millisecond))
 }
 
 func checkVersions(t *testing.T, raw []byte, langs []string) {

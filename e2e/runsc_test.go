@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -195,38 +194,13 @@ func runscExamples(t *testing.T, s *Server, examples []example) {
 	for _, l := range parseArray(t, s.Get(t, "/api/v1/languages").Raw) {
 		longest[l["name"].(string)] = l["maxTimeLimitMs"]
 	}
-	work := make(chan example)
-	results := make(chan func(*testing.T), len(examples))
-	var wg sync.WaitGroup
-	for i := 0; i < 2; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ex := range work {
-				extra := map[string]any{"timeLimitMs": longest[ex.lang]}
-				if end, ok := runscExampleStatus[ex.lang+"/"+ex.kind]; ok {
-					ex.kind, extra = end, nil
-				}
-				errs := runV1(s, ex, extra)
-				results <- func(t *testing.T) {
-					t.Run(ex.lang+"/"+ex.kind, func(t *testing.T) {
-						for _, msg := range errs {
-							t.Error(msg)
-						}
-					})
-				}
-			}
-		}()
-	}
-	for _, ex := range examples {
-		work <- ex
-	}
-	close(work)
-	wg.Wait()
-	close(results)
-	for check := range results {
-		check(t)
-	}
+	runExamples(t, examples, 2, func(ex example) (string, []string) {
+		extra := map[string]any{"timeLimitMs": longest[ex.lang]}
+		if end, ok := runscExampleStatus[ex.lang+"/"+ex.kind]; ok {
+			ex.kind, extra = end, nil
+		}
+		return ex.kind, runV1(s, ex, extra)
+	})
 	t.Logf("%d examples under runsc in %v", len(examples), time.Since(begin).Round(time.Millisecond))
 }
 
