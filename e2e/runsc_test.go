@@ -45,15 +45,19 @@ func runscMemoryBombs() []memoryBomb {
 }
 
 // runscUnseenStatus are the privileges checks that do not hold under gVisor (SECURITY.md
-// "gVisor"): lines of /proc/self/status its kernel does not show, and Docker's seccomp profile,
-// which applies to gVisor's kernel on the host and not inside. Killing PID 1 and reading its
-// environment and descriptors are refused as under runc: the program is another user than the
-// agent.
+// "gVisor"): lines of /proc/self/status its kernel does not show; Docker's seccomp profile, which
+// applies to gVisor's kernel on the host and not inside; and listing /proc/1/fd, which its procfs
+// allows anyone (the numbers only: opening them is refused, openPid1Fd).
 var runscUnseenStatus = map[string]string{
-	"CapAmb":     "not shown",
-	"NoNewPrivs": "not shown",
-	"Seccomp":    "the profile confines gVisor's kernel on the host",
+	"CapAmb":       "not shown",
+	"NoNewPrivs":   "not shown",
+	"Seccomp":      "the profile confines gVisor's kernel on the host",
+	"ptracePid1Fd": "gVisor lists a process's descriptor numbers to anyone",
 }
+
+// runscPrivileges are the privileges checks that gVisor answers otherwise: its procfs shows every
+// process's environ to anyone, and the agent's is empty (agent.HideEnviron).
+var runscPrivileges = map[string]any{"readPid1Environ": "EMPTY"}
 
 func requireRunsc(t *testing.T) {
 	t.Helper()
@@ -95,7 +99,7 @@ func TestRunsc(t *testing.T) {
 		t.Run("output flood", func(t *testing.T) { hostileFlood(t, s, log) })
 		t.Run("disk fill", func(t *testing.T) { hostileDiskFill(t, s, log) })
 		t.Run("network", func(t *testing.T) { hostileNetwork(t, s, log) })
-		t.Run("privileges", func(t *testing.T) { hostilePrivilegesBut(t, s, log, runscUnseenStatus) })
+		t.Run("privileges", func(t *testing.T) { hostilePrivilegesBut(t, s, log, runscUnseenStatus, runscPrivileges) })
 		t.Run("forged answer", func(t *testing.T) { hostileForgedAnswer(t, s, log) })
 		t.Run("isolation between runs", func(t *testing.T) { hostileIsolation(t, s, log) })
 	})

@@ -16,6 +16,8 @@ import (
 )
 
 func main() {
+	// First of all: as PID 1 this starts the agent again, which then goes on from here.
+	envErr := agent.HideEnviron()
 	discardSignals()
 	_ = agent.HideFromPeers()
 	// Threads made now survive a fork bomb that later takes every pid (see ReserveThreads).
@@ -23,7 +25,10 @@ func main() {
 	out := agentproto.NewWriter(os.Stdout)
 	hello := agentproto.Hello{Version: agentproto.Version}
 	// Before any step: the steps inherit the guard, the empty bounding set and the sandbox user.
-	err := agent.GuardInit()
+	err := envErr
+	if err == nil {
+		err = agent.GuardInit()
+	}
 	var sb *agent.Sandbox
 	if err == nil {
 		sb, err = agent.Confine(os.Getenv(agentproto.EnvUser))
