@@ -12,8 +12,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// HideFromPeers makes this process non-dumpable: processes of the same user (the user's code) can
-// then neither ptrace it nor read its /proc/<pid>/fd or memory, so they cannot forge its answer.
+// HideFromPeers makes this process non-dumpable: processes of its user can then neither ptrace
+// it nor read its /proc/<pid>/fd or memory. The user's code runs as another user (Sandbox), whom
+// the kernel refuses all of that anyway; this keeps the agent closed should the two ever share
+// one. gVisor ignores it: there the other user is what holds.
 func HideFromPeers() error {
 	return unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
 }
@@ -27,11 +29,15 @@ type Executor struct {
 	Scratch []string
 	// Out receives the job's events.
 	Out *agentproto.Writer
+	// Sandbox is who the steps run as, and who writes and removes the files in Dir and Scratch;
+	// nil: the agent's own user (tests on a host).
+	Sandbox *Sandbox
 }
 
-// NewExecutor returns the executor of a sandbox container, writing its events to out.
-func NewExecutor(out *agentproto.Writer) *Executor {
-	return &Executor{Dir: agentproto.Dir, Scratch: []string{"/tmp", "/dev/shm"}, Out: out}
+// NewExecutor returns the executor of a sandbox container, writing its events to out and running
+// the steps as sb.
+func NewExecutor(out *agentproto.Writer, sb *Sandbox) *Executor {
+	return &Executor{Dir: agentproto.Dir, Scratch: []string{"/tmp", "/dev/shm"}, Out: out, Sandbox: sb}
 }
 
 // ErrorText is err's message cut to what Hello and Done may carry.
@@ -77,7 +83,7 @@ func (e *Executor) Do(spec *agentproto.Job, host *agentproto.Reader) {
 }
 
 func (j *job) run(spec *agentproto.Job) error {
-	if err := writeFiles(j.Dir, spec.Files); err != nil {
+	if err := j.Sandbox.Do(func() error { return writeFiles(j.Dir, spec.Files) }); err != nil {
 		return err
 	}
 	if spec.Compile != nil {
@@ -87,15 +93,18 @@ func (j *job) run(spec *agentproto.Job) error {
 	}
 	var snap *snapshot
 	if len(spec.Runs) > 1 {
-		var err error
-		if snap, err = takeSnapshot(j.Dir); err != nil {
+		err := j.Sandbox.Do(func() (err error) {
+			snap, err = takeSnapshot(j.Dir)
+			return err
+		})
+		if err != nil {
 			return fmt.Errorf("saving the compiled files: %w", err)
 		}
 		defer snap.close()
 	}
 	for i := range spec.Runs {
 		if i > 0 {
-			if err := snap.restore(j.Dir, j.Scratch); err != nil {
+			if err := j.Sandbox.Do(func() error { return snap.restore(j.Dir, j.Scratch) }); err != nil {
 				return fmt.Errorf("resetting the working files: %w", err)
 			}
 		}

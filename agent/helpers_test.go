@@ -50,9 +50,26 @@ type session struct {
 // for the reads) and sends the host's frames.
 func startJob(t *testing.T, job *agentproto.Job) *session {
 	t.Helper()
+	return startJobAs(t, job, nil)
+}
+
+// startJobAs is startJob with the steps run as sb (nil: the test's own user).
+func startJobAs(t *testing.T, job *agentproto.Job, sb *Sandbox) *session {
+	t.Helper()
 	evR, evW := io.Pipe()
 	hostR, hostW := io.Pipe()
-	s := &session{t: t, ex: newExecutor(t, evW), events: agentproto.NewReader(evR, agentproto.MaxAgentFrame),
+	ex := newExecutor(t, evW)
+	if ex.Sandbox = sb; sb != nil {
+		// The test's temporary folders are its own user's alone: the scratch folder is made
+		// like the container's /tmp (anyone may write, sticky), its parent passable.
+		if err := os.Chmod(filepath.Dir(ex.Scratch[0]), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(ex.Scratch[0], 0o777|os.ModeSticky); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := &session{t: t, ex: ex, events: agentproto.NewReader(evR, agentproto.MaxAgentFrame),
 		host: agentproto.NewWriter(hostW), hostW: hostW, over: make(chan struct{})}
 	go func() {
 		s.ex.Do(job, agentproto.NewReader(hostR, agentproto.MaxHostFrame))

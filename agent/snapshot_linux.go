@@ -16,11 +16,12 @@ import (
 // snapshot keeps the working folder as it was after compiling, for the runs after the first, so
 // that each test run starts from the same files and nothing one run writes is seen by the next.
 //
-// It lives in a memfd, as a tar stream. Not in a folder under /tmp: the program runs as the
-// agent's user and could change anything there (a test run once wrote a file into the snapshot
-// folder and the next test found it). A memfd is reachable only through the descriptor of the
-// non-dumpable agent, which the program cannot open. Not in the agent's heap either: a forked
-// program's peak RSS starts at the agent's.
+// It lives in a memfd, as a tar stream. Not in a folder under /tmp: the program could change
+// anything its user may write there (a test run once wrote a file into the snapshot folder and the
+// next test found it). A memfd is reachable only through the descriptor of the agent, which
+// the program (another user) cannot open. Not in the agent's heap either: a forked program's peak
+// RSS starts at the agent's. It is taken and restored as the sandbox user (Sandbox.Do), who owns
+// the files.
 type snapshot struct {
 	f *os.File
 }
@@ -144,8 +145,8 @@ func (s *snapshot) restore(dir string, scratch []string) error {
 }
 
 // removeAll removes path and what it holds, also when the program left a folder that cannot be
-// emptied as it is (mode 0500 or 0000): the program runs as the agent's user, so the agent may
-// open such folders up first.
+// emptied as it is (mode 0500 or 0000): it runs as the program's user (Sandbox.Do), who owns
+// them and so may open such folders up first.
 func removeAll(path string) error {
 	if err := os.RemoveAll(path); err == nil {
 		return nil

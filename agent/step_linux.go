@@ -21,7 +21,7 @@ import (
 func (j *job) step(s *agentproto.Step, index int, interactive bool) agentproto.StepResult {
 	_ = j.Out.JSON(agentproto.KindStepStarted, agentproto.StepStarted{Name: s.Name, Index: index})
 	var res agentproto.StepResult
-	if p, err := start(s, j.Dir); err != nil {
+	if p, err := start(s, j.Dir, j.Sandbox); err != nil {
 		res = j.failedToStart(err)
 	} else {
 		res = j.watch(p, s, interactive)
@@ -58,7 +58,7 @@ type proc struct {
 	oomBefore             int64
 }
 
-func start(s *agentproto.Step, dir string) (*proc, error) {
+func start(s *agentproto.Step, dir string, sb *Sandbox) (*proc, error) {
 	if len(s.Argv) == 0 {
 		return nil, &startError{code: 0, msg: "no command"}
 	}
@@ -83,16 +83,18 @@ func start(s *agentproto.Step, dir string) (*proc, error) {
 		Env: env,
 		// Fd also puts these ends in blocking mode, as a program expects its standard files.
 		Files: []uintptr{theirs[0].Fd(), theirs[1].Fd(), theirs[2].Fd()},
-		Sys:   &syscall.SysProcAttr{Setpgid: true},
+		Sys:   &syscall.SysProcAttr{Setpgid: true, Credential: sb.credential()},
 	})
 	if err != nil {
 		closeAll(ours[:])
 		return nil, &startError{code: 126, msg: fmt.Sprintf("cannot start %s: %v\n", s.Argv[0], err)}
 	}
 	// When the container runs out of memory, the kernel must pick the program, never the agent:
-	// raising another process's score needs no privilege (lowering would). Children the program
-	// forks from now on inherit it.
-	_ = os.WriteFile(fmt.Sprintf("/proc/%d/oom_score_adj", p.pid), []byte("1000"), 0)
+	// raising another process's score needs no privilege (lowering would), only write access to
+	// the file, which is the program's user's. Children the program forks from now on inherit it.
+	_ = sb.Do(func() error {
+		return os.WriteFile(fmt.Sprintf("/proc/%d/oom_score_adj", p.pid), []byte("1000"), 0)
+	})
 	return p, nil
 }
 

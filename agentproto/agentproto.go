@@ -16,6 +16,9 @@
 package agentproto
 
 import (
+	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -24,6 +27,29 @@ const Version = 2
 
 // Dir is the working directory of every step, on the container's tmpfs.
 const Dir = "/tmp/box"
+
+// The agent's settings, in its container's environment (the steps do not see them).
+const (
+	// EnvUser is the sandbox user, "uid:gid" (ParseUser): the agent starts as root and runs
+	// every step, and its own file work in the program's places, as this user.
+	EnvUser = "CODEEXEC_USER"
+	// EnvPrepare is the language's warm-up shell command, run once before the job.
+	EnvPrepare = "CODEEXEC_PREPARE"
+)
+
+// ParseUser reads a sandbox user, "uid:gid": two numbers, neither 0 (root is the agent's).
+func ParseUser(s string) (uid, gid uint32, err error) {
+	u, g, ok := strings.Cut(s, ":")
+	uid64, uerr := strconv.ParseUint(u, 10, 32)
+	gid64, gerr := strconv.ParseUint(g, 10, 32)
+	if !ok || uerr != nil || gerr != nil {
+		return 0, 0, fmt.Errorf("sandbox user %q: want uid:gid, two numbers such as 10001:10001", s)
+	}
+	if uid64 == 0 || gid64 == 0 {
+		return 0, 0, fmt.Errorf("sandbox user %q: must not be root (uid or gid 0 is the agent's)", s)
+	}
+	return uint32(uid64), uint32(gid64), nil
+}
 
 // Kind is a frame's type.
 type Kind byte

@@ -151,8 +151,11 @@ type coldSpec struct {
 	cfg  container.Config
 	host container.HostConfig
 	// pool is the pool container's config unchanged but for our labels: agent entry point,
-	// attached stdin, the agent's settings in the environment.
-	pool container.Config
+	// attached stdin, the agent's settings in the environment; poolHost its host config, with
+	// the agent's capabilities. cfg and host run the script as the sandbox user, with none, as
+	// the pool runs the program.
+	pool     container.Config
+	poolHost container.HostConfig
 }
 
 // spec returns the config and host config of one of the pool's containers for lang.
@@ -180,8 +183,13 @@ func (c *coldRunner) spec(ctx context.Context, lang string) (coldSpec, error) {
 	s.pool.Labels = map[string]string{labelInstance: c.instance + "-cold", labelLanguage: lang}
 	s.cfg.AttachStdin, s.cfg.OpenStdin, s.cfg.StdinOnce, s.cfg.Tty = false, false, false, false
 	s.cfg.Labels = map[string]string{labelInstance: c.instance + "-cold", labelLanguage: lang}
+	s.poolHost = s.host
+	s.host.CapAdd = nil
 	var env []string
 	for _, e := range s.cfg.Env {
+		if user, ok := strings.CutPrefix(e, agentproto.EnvUser+"="); ok {
+			s.cfg.User = user
+		}
 		if !strings.HasPrefix(e, "CODEEXEC_") { // the agent's settings; the script does the prepare itself
 			env = append(env, e)
 		}
@@ -395,7 +403,7 @@ func (c *coldRunner) churn(ctx context.Context, lang, kind string, parallel int,
 // poolCycle is one container's life in the pool, without the job: create, attach, start, read
 // the agent's ready line (after its warm-up), pause and unpause if asked, remove.
 func (c *coldRunner) poolCycle(ctx context.Context, s coldSpec, name string, pause bool) error {
-	cfg, host := s.pool, s.host
+	cfg, host := s.pool, s.poolHost
 	cr, err := c.cli.ContainerCreate(ctx, &cfg, &host, nil, nil, name)
 	if err != nil {
 		return fmt.Errorf("create: %w", err)

@@ -148,7 +148,7 @@ type Interactive struct {
 type Pool struct {
 	Agent          string `yaml:"agent"`          // path of the static agent binary mounted into containers
 	Runtime        string `yaml:"runtime"`        // OCI runtime the engine runs sandboxes with: runc (default) or runsc (gVisor)
-	User           string `yaml:"user"`           // uid:gid the sandbox runs as
+	User           string `yaml:"user"`           // uid:gid every step runs as (agentproto.ParseUser); the agent is root
 	StartParallel  int    `yaml:"startParallel"`  // containers being created or removed at once, all languages
 	Unpaused       int    `yaml:"unpaused"`       // warm containers per language left running (default 1; 0: all paused)
 	ClaimWaitMs    int    `yaml:"claimWaitMs"`    // how long a request waits for a warm container

@@ -91,31 +91,39 @@ func h2Test(r *Response, i int) map[string]any {
 	return m
 }
 
-// pySigqueue defines sigqueue_pid1(sig): rt_sigqueueinfo(1, sig, {si_code: SI_QUEUE}), the
-// signal Go takes for a fault of its own; it prints the call's result and errno.
+// pySigqueue defines sigqueue(pid, sig): rt_sigqueueinfo(pid, sig, {si_code: SI_QUEUE}), the
+// signal Go takes for a fault of its own; it returns the call's result and errno.
 const pySigqueue = `
 import ctypes, platform, signal
-def sigqueue_pid1(sig):
+def sigqueue(pid, sig):
     libc = ctypes.CDLL(None, use_errno=True)
     nr = {"x86_64": 129, "aarch64": 138}[platform.machine()]
     info = (ctypes.c_int * 32)()
     info[0], info[2] = sig, -1  # si_signo, si_code = SI_QUEUE
-    r = libc.syscall(nr, 1, sig, info)
-    print("queued", r, ctypes.get_errno())
+    r = libc.syscall(nr, pid, sig, info)
+    return r, ctypes.get_errno()
 `
 
 // #1: a program that signals PID 1 (every catchable signal, and a SIGSEGV queued with a forged
-// si_code) leaves the agent alive; a program that kills itself is a runtime_error of its test,
-// and the other tests of the submission are judged.
+// si_code, to PID 1 and to each of its threads) leaves the agent alive: the program is another
+// user, so the kernel refuses every one (EPERM); the queued ones to PID 1 the agent's seccomp
+// guard refuses first. A program that kills itself is a runtime_error of its test, and the other
+// tests of the submission are judged.
 func h2Signals(t *testing.T, s *Server) {
 	code := pySigqueue + `
-import os, sys, time
+import errno, os, sys, time
 mode = sys.stdin.read().strip()
 if mode == "signals":
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGSEGV, signal.SIGABRT, signal.SIGUSR1, signal.SIGPIPE):
-        os.kill(1, sig)
+        try:
+            os.kill(1, sig)
+            print("kill sent")
+        except OSError as e:
+            print("kill", errno.errorcode[e.errno])
     for sig in (signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SIGTRAP):
-        sigqueue_pid1(sig)
+        print("queued", *sigqueue(1, sig))
+    tids = [int(n) for n in os.listdir("/proc/1/task")]
+    print("threads", len(tids) > 1, sorted({sigqueue(tid, signal.SIGSEGV) for tid in tids}))
     time.sleep(0.3)
     print("alive")
 elif mode == "die":
@@ -123,7 +131,8 @@ elif mode == "die":
 else:
     print("ok")
 `
-	ok, alive := "ok\n", strings.Repeat("queued -1 1\n", 5)+"alive\n"
+	ok := "ok\n"
+	alive := strings.Repeat("kill EPERM\n", 8) + strings.Repeat("queued -1 1\n", 5) + "threads True [(-1, 1)]\nalive\n"
 	r := h2Judge(t, s, "python", code, []map[string]any{
 		{"stdin": "plain", "expectedOutput": ok},
 		{"stdin": "signals", "expectedOutput": alive},
@@ -140,11 +149,11 @@ else:
 }
 
 // #2: an internal failure answers a fixed sentence; the agent's stack dump (SIGQUIT makes a Go
-// program print one) never reaches the client. Today SIGQUIT to PID 1 is discarded: the answer
-// is the program's, without a trace of the agent.
+// program print one) never reaches the client. Today SIGQUIT to PID 1 is refused (the program is
+// another user) and would be discarded: the answer is the program's, without a trace of the agent.
 func h2StackDump(t *testing.T, s *Server) {
 	r := s.Post(t, "/api/v1/execute", map[string]any{"language": "python",
-		"code": "import os, signal, time\nos.kill(1, signal.SIGQUIT)\ntime.sleep(0.3)\nprint('alive')"})
+		"code": "import os, signal, time\ntry:\n    os.kill(1, signal.SIGQUIT)\nexcept PermissionError:\n    pass\ntime.sleep(0.3)\nprint('alive')"})
 	if r.Code != 200 || r.Str("stdout") != "alive\n" {
 		t.Fatalf("HTTP %d: %.2000s", r.Code, r.Raw)
 	}

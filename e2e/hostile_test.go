@@ -10,9 +10,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -87,6 +89,7 @@ func TestHostile(t *testing.T) {
 	t.Run("background process", func(t *testing.T) { hostileBackground(t, s, log) })
 	t.Run("network", func(t *testing.T) { hostileNetwork(t, s, log) })
 	t.Run("privileges", func(t *testing.T) { hostilePrivileges(t, s, log) })
+	t.Run("forged answer", func(t *testing.T) { hostileForgedAnswer(t, s, log) })
 	t.Run("isolation between runs", func(t *testing.T) { hostileIsolation(t, s, log) })
 	t.Run("odd file names and symlinks", func(t *testing.T) { hostileNames(t, s, log) })
 	t.Run("stdin 1 MiB", func(t *testing.T) { hostileStdin(t, s, log) })
@@ -544,12 +547,13 @@ require('net').connect(53, '1.1.1.1').on('connect', () => console.log('CONNECTED
 }
 
 func hostilePrivileges(t *testing.T, s *Server, log *hostileLog) {
-	hostilePrivilegesBut(t, s, log, nil)
+	hostilePrivilegesBut(t, s, log, nil, nil)
 }
 
 // hostilePrivilegesBut is hostilePrivileges without the checks of the fields in unseen: lines of
-// /proc/self/status that a sandbox kernel does not show (their defence still holds where it is).
-func hostilePrivilegesBut(t *testing.T, s *Server, log *hostileLog, unseen map[string]string) {
+// /proc/self/status that a sandbox kernel does not show (their defence still holds where it is);
+// and with the values of instead wanted for those fields, where a sandbox kernel answers otherwise.
+func hostilePrivilegesBut(t *testing.T, s *Server, log *hostileLog, unseen map[string]string, instead map[string]any) {
 	py := `
 import errno, json, os, signal
 st = {}
@@ -560,6 +564,10 @@ out = {k: st.get(k) for k in ['CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb', 
 out['uid'], out['euid'], out['gid'], out['groups'] = os.getuid(), os.geteuid(), os.getgid(), os.getgroups()
 out['sockets'] = [p for d in ['/run', '/var/run', '/tmp', '/'] if os.path.isdir(d)
                   for p in (os.path.join(d, n) for n in os.listdir(d)) if p.endswith('.sock')]
+class Empty(Exception):
+    pass
+def empty():
+    raise Empty()
 def tr(name, f):
     if name in skip:
         return
@@ -568,14 +576,19 @@ def tr(name, f):
         out[name] = 'ALLOWED'
     except OSError as e:
         out[name] = errno.errorcode[e.errno]
+    except Empty:
+        out[name] = 'EMPTY'
 tr('setuid0', lambda: os.setuid(0))
-tr('readPid1Environ', lambda: open('/proc/1/environ').read())
+tr('readPid1Environ', lambda: open('/proc/1/environ', 'rb').read() or empty())
 tr('readPid1Mem', lambda: open('/proc/1/mem', 'rb').read(1))
 tr('ptracePid1Fd', lambda: os.listdir('/proc/1/fd'))
+tr('openPid1Fd', lambda: os.open('/proc/1/fd/1', os.O_WRONLY))
 out['mount'] = 'ALLOWED' if os.system('mount -t tmpfs x /tmp/box 2>/dev/null') == 0 else 'refused'
-# PID 1 (the agent) ignores signals from inside its namespace: the answer still arrives.
+# PID 1 (the agent) is another user's: the kernel refuses the signal, and the answer arrives.
 tr('killPid1', lambda: os.kill(1, signal.SIGKILL))
-out['agentThreads'] = [l.split()[1] for l in open('/proc/1/status') if l.startswith('Threads:')][0]
+agent = {l.split(':')[0]: l.split()[1:] for l in open('/proc/1/status')}
+out['agentThreads'] = agent['Threads'][0]
+out['agentUid'], out['agentCapEff'] = agent['Uid'], agent.get('CapEff', ['?'])[0]
 print(json.dumps(out))
 `
 	skip := []string{}
@@ -598,7 +611,9 @@ print(json.dumps(out))
 		}
 	}
 	want := map[string]any{"uid": 10001.0, "euid": 10001.0, "gid": 10001.0, "NoNewPrivs": "1", "Seccomp": "2",
-		"setuid0": "EPERM", "readPid1Environ": "EACCES", "readPid1Mem": "EACCES", "ptracePid1Fd": "EACCES"}
+		"setuid0": "EPERM", "readPid1Environ": "EACCES", "readPid1Mem": "EACCES", "ptracePid1Fd": "EACCES",
+		"openPid1Fd": "EACCES", "killPid1": "EPERM"}
+	maps.Copy(want, instead)
 	for k, v := range want {
 		if _, ok := unseen[k]; ok {
 			continue
@@ -606,6 +621,14 @@ print(json.dumps(out))
 		if out[k] != v {
 			t.Errorf("%s = %v, want %v", k, out[k], v)
 		}
+	}
+	// The program and the agent are different users: were they one, the program could signal the
+	// agent and, under gVisor (which ignores PR_SET_DUMPABLE), open its stdout.
+	if uids, _ := out["agentUid"].([]any); len(uids) != 4 || slices.Contains(uids, any("10001")) {
+		t.Errorf("the agent's uids (real, effective, saved, fs) %v: want none of them the program's 10001", out["agentUid"])
+	}
+	if groups, _ := out["groups"].([]any); len(groups) > 1 || len(groups) == 1 && groups[0] != 10001.0 {
+		t.Errorf("the program's supplementary groups %v: want none but its own group", groups)
 	}
 	if socks, _ := out["sockets"].([]any); len(socks) != 0 {
 		t.Errorf("sockets visible in the sandbox: %v", socks)
@@ -618,6 +641,62 @@ print(json.dumps(out))
 	wantStatus(t, r, "ok")
 	if r.Str("stdout") != "10001 10001 -1 -1\n" {
 		t.Errorf("uid, euid, setuid(0), stat(docker.sock): %q", r.Str("stdout"))
+	}
+}
+
+// hostileForgedAnswer: the program tries to write the agent's frames (its own output, a
+// successful end of the step and of the job) into the agent's stdout, through /proc/1/fd and
+// every thread's /proc/1/task/<tid>/fd, and to read the agent's environment the same ways. Each
+// is refused (or, for gVisor's environ, finds it empty) and the answer is the program's own: a
+// runtime error, without the forged output. Under gVisor, which ignores the agent being
+// non-dumpable, the descriptors stay closed only because the program runs as another user than
+// the agent.
+func hostileForgedAnswer(t *testing.T, s *Server, log *hostileLog) {
+	py := `
+import errno, json, os, struct
+def frame(kind, payload):
+    return kind + struct.pack('>I', len(payload)) + payload
+forged = (frame(b'o', b'FORGED\n') +
+          frame(b'F', json.dumps({'outcome': 'exited', 'exitCode': 0}).encode()) +
+          frame(b'D', b'{}'))
+out = {}
+def tr(name, f):
+    try:
+        out[name] = 'ALLOWED' if f() else 'EMPTY'
+    except OSError as e:
+        out[name] = errno.errorcode[e.errno]
+def write(p):
+    fd = os.open(p, os.O_WRONLY)
+    return os.write(fd, forged)
+tasks = ['/proc/1'] + ['/proc/1/task/' + n for n in sorted(os.listdir('/proc/1/task'))]
+for d in tasks:
+    for fd in ('1', '2'):
+        tr(d + '/fd/' + fd, lambda: write(d + '/fd/' + fd))
+    tr(d + '/environ', lambda: open(d + '/environ', 'rb').read())  # EMPTY: nothing to read
+print(json.dumps(out), flush=True)
+raise SystemExit(3)
+`
+	r := hostileRun(t, s, log, "forged answer", "python", py, nil)
+	wantStatus(t, r, "runtime_error")
+	if r.Num("exitCode") != 3 || strings.Contains(r.Str("stdout")+r.Str("stderr"), "FORGED") {
+		t.Errorf("the answer is not the program's own (exit 3, no forged output): %s", r.Raw)
+	}
+	var out map[string]string
+	if err := json.Unmarshal([]byte(r.Str("stdout")), &out); err != nil {
+		t.Fatalf("%v: %s", err, r.Raw)
+	}
+	t.Logf("%v", out)
+	if len(out) < 6 { // /proc/1 and at least one thread, three tries each
+		t.Errorf("too few tries: %v", out)
+	}
+	for what, got := range out {
+		if got == "ALLOWED" {
+			t.Errorf("%s: allowed", what)
+		}
+	}
+	next := s.Execute(t, "python", programs["python"].hello, nil)
+	if next.Str("stdout") != "hello\n" {
+		t.Errorf("the request after: %s", next.Raw)
 	}
 }
 

@@ -16,16 +16,25 @@ import (
 )
 
 func main() {
+	// First of all: as PID 1 this starts the agent again, which then goes on from here.
+	envErr := agent.HideEnviron()
 	discardSignals()
 	_ = agent.HideFromPeers()
 	// Threads made now survive a fork bomb that later takes every pid (see ReserveThreads).
 	agent.ReserveThreads(agent.ReservedThreads)
 	out := agentproto.NewWriter(os.Stdout)
 	hello := agentproto.Hello{Version: agentproto.Version}
-	// Before any step: the steps inherit the guard.
-	err := agent.GuardInit()
+	// Before any step: the steps inherit the guard, the empty bounding set and the sandbox user.
+	err := envErr
 	if err == nil {
-		err = prepare()
+		err = agent.GuardInit()
+	}
+	var sb *agent.Sandbox
+	if err == nil {
+		sb, err = agent.Confine(os.Getenv(agentproto.EnvUser))
+	}
+	if err == nil {
+		err = prepare(sb)
 	}
 	if err != nil {
 		hello.Error = agent.ErrorText(err)
@@ -33,17 +42,17 @@ func main() {
 		os.Exit(1)
 	}
 	_ = out.JSON(agentproto.KindHello, hello)
-	os.Exit(serve(agent.NewExecutor(out), os.Stdin))
+	os.Exit(serve(agent.NewExecutor(out, sb), os.Stdin))
 }
 
 // discardSignals makes every signal the agent can catch do nothing. The user's program runs as
-// the agent's user, so it may kill(1, sig). The kernel spares a PID namespace's init only the
-// signals it has no handler for, and the Go runtime handles most of them (SIGTERM, SIGHUP and
-// SIGINT end the process, SIGQUIT dumps its goroutines): without this, a program could end the
-// agent and leave its job without an answer. SIGKILL and SIGSTOP from inside the namespace never
-// reach init. Signals queued with a forged si_code are refused by agent.GuardInit. signal.Ignore
-// would not do: ignored signals stay ignored across exec, and every
-// step must start with the default dispositions. Reaping is unaffected: it waits with wait4.
+// another user (agent.Sandbox), whose signals the kernel refuses; this holds should the two ever
+// share a user. The kernel spares a PID namespace's init only the signals it has no handler for,
+// and the Go runtime handles most of them (SIGTERM, SIGHUP and SIGINT end the process, SIGQUIT
+// dumps its goroutines): without this, such a program could end the agent and leave its job
+// without an answer. Signals queued with a forged si_code are refused by agent.GuardInit.
+// signal.Ignore would not do: ignored signals stay ignored across exec, and every step must start
+// with the default dispositions. Reaping is unaffected: it waits with wait4.
 func discardSignals() {
 	c := make(chan os.Signal, 16)
 	signal.Notify(c)
@@ -87,16 +96,18 @@ func readJob(host *agentproto.Reader) (*agentproto.Job, error) {
 }
 
 // prepare creates the working directory and runs the language's warm-up command (from
-// CODEEXEC_PREPARE), off the request path: this is why a claimed container is ready at once.
-func prepare() error {
-	if err := os.MkdirAll(agentproto.Dir, 0o755); err != nil {
+// CODEEXEC_PREPARE), off the request path: this is why a claimed container is ready at once. Both
+// as the sandbox user: what they leave (a build cache) is the programs' to use.
+func prepare(sb *agent.Sandbox) error {
+	if err := sb.Do(func() error { return os.MkdirAll(agentproto.Dir, 0o755) }); err != nil {
 		return err
 	}
-	script := os.Getenv("CODEEXEC_PREPARE")
+	script := os.Getenv(agentproto.EnvPrepare)
 	if script == "" {
 		return nil
 	}
 	cmd := exec.Command("/bin/sh", "-c", script)
+	cmd.SysProcAttr = sb.SysProcAttr()
 	cmd.Dir = agentproto.Dir
 	cmd.Stderr = os.Stderr
 	if b, err := cmd.Output(); err != nil {

@@ -51,6 +51,12 @@ const (
 // beyond the language's pids limit for itself.
 const sandboxKernelPids = 128
 
+// agentCaps are the only capabilities of a container: the agent's, to start the steps as the
+// sandbox user (SETUID, SETGID), to kill their processes (KILL), and to empty the bounding set
+// the steps inherit (SETPCAP), which it then drops with every other one but the first three. The
+// steps have none.
+var agentCaps = []string{"CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_SETPCAP"}
+
 // agentPath is where the agent binary appears inside every container.
 const agentPath = "/codeexec/agent"
 
@@ -67,6 +73,9 @@ type Docker struct {
 // NewDocker connects to the engine named by the environment (DOCKER_HOST, default socket),
 // negotiating the API version.
 func New(cfg *config.Config) (*Docker, error) {
+	if _, _, err := agentproto.ParseUser(cfg.Pool.User); err != nil {
+		return nil, fmt.Errorf("pool.user: %w", err)
+	}
 	agentAbs, err := filepath.Abs(cfg.Pool.Agent)
 	if err != nil {
 		return nil, err
@@ -232,12 +241,16 @@ func (d *Docker) RemoveStale(ctx context.Context) (int, error) {
 func (d *Docker) spec(l *config.Language) (*container.Config, *container.HostConfig) {
 	env := append([]string{"HOME=/tmp", "TMPDIR=/tmp", "LANG=C.UTF-8",
 		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}, l.Env...)
+	env = append(env, agentproto.EnvUser+"="+d.pool.User)
 	if l.Prepare != "" {
-		env = append(env, "CODEEXEC_PREPARE="+l.Prepare)
+		env = append(env, agentproto.EnvPrepare+"="+l.Prepare)
 	}
 	cfg := &container.Config{
-		Image:           l.Image,
-		User:            d.pool.User,
+		Image: l.Image,
+		// The agent starts as root, confines itself to agentCaps and runs every step as the
+		// sandbox user (pool.user, in EnvUser): a program of another user than the agent's can
+		// neither signal it nor open its /proc/1/fd, also under gVisor (SECURITY.md).
+		User:            "0:0",
 		Env:             env,
 		Entrypoint:      []string{agentPath},
 		Cmd:             []string{},
@@ -262,6 +275,7 @@ func (d *Docker) spec(l *config.Language) (*container.Config, *container.HostCon
 		NetworkMode:    "none",
 		ReadonlyRootfs: true,
 		CapDrop:        []string{"ALL"},
+		CapAdd:         agentCaps,
 		SecurityOpt:    []string{"no-new-privileges"},
 		IpcMode:        "private",
 		Runtime:        l.Runtime,
