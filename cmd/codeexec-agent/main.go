@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"strings"
 
 	"github.com/codeexec/codeexec/agent"
 	"github.com/codeexec/codeexec/agentproto"
@@ -26,6 +27,9 @@ func main() {
 	err := agent.GuardInit()
 	if err == nil {
 		err = prepare()
+	}
+	if err == nil {
+		agent.Rehearse(strings.Fields(os.Getenv("CODEEXEC_PROGRAMS")))
 	}
 	if err != nil {
 		hello.Error = agent.ErrorText(err)
