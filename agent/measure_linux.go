@@ -1,12 +1,17 @@
 package agent
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"runtime/debug"
 	"runtime/metrics"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -26,14 +31,52 @@ func resetPeak() {
 	if heapGarbage() > 1<<20 {
 		debug.FreeOSMemory()
 	}
+	if isAbsent(clearRefs) {
+		return
+	}
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 1, 0, 0, 0); err != nil {
 		return
 	}
-	if f, err := os.OpenFile("/proc/self/clear_refs", os.O_WRONLY, 0); err == nil {
+	if f, err := openKernelFile(clearRefs, os.O_WRONLY); err == nil {
 		_, _ = f.WriteString("5") // 5: reset the peak RSS to the current RSS
 		_ = f.Close()
 	}
 	_ = unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
+}
+
+const clearRefs = "/proc/self/clear_refs"
+
+// absent holds the kernel files (cgroup files, clear_refs) found missing. They do not come and
+// go while the agent runs, and a sandbox kernel that has none of them (gVisor) serves each look
+// for one slowly: each is looked for once.
+var absent sync.Map
+
+func isAbsent(name string) bool {
+	_, ok := absent.Load(name)
+	return ok
+}
+
+// openKernelFile opens one of the kernel's files, and remembers one that is not there (or that
+// the kernel does not offer: gVisor answers EINVAL for some of Linux's).
+func openKernelFile(name string, flag int) (*os.File, error) {
+	if isAbsent(name) {
+		return nil, fs.ErrNotExist
+	}
+	f, err := os.OpenFile(name, flag, 0)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENOTDIR) {
+		absent.Store(name, true)
+	}
+	return f, err
+}
+
+// readKernelFile reads one of the kernel's files (see openKernelFile).
+func readKernelFile(name string) ([]byte, error) {
+	f, err := openKernelFile(name, os.O_RDONLY)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
 }
 
 var heapSamples = []metrics.Sample{
@@ -82,7 +125,7 @@ var (
 // cgroupCPU returns the CPU time the whole container has used.
 func cgroupCPU() (time.Duration, bool) {
 	for _, f := range cpuFilesV1 {
-		if b, err := os.ReadFile(f); err == nil {
+		if b, err := readKernelFile(f); err == nil {
 			var ns int64
 			if _, err := fmt.Sscan(string(b), &ns); err == nil {
 				return time.Duration(ns), true
@@ -106,7 +149,7 @@ func oomKills() int64 {
 
 // keyedValue reads the value of key from a cgroup file of "key value" lines.
 func keyedValue(file, key string) (int64, bool) {
-	b, err := os.ReadFile(file)
+	b, err := readKernelFile(file)
 	if err != nil {
 		return 0, false
 	}
@@ -122,21 +165,97 @@ func keyedValue(file, key string) (int64, bool) {
 	return 0, false
 }
 
-// othersCPU is the CPU time of every process in the container but the agent (PID 1), with that
-// of the children each has waited for: the fallback when no cgroup is readable and the agent is
-// PID 1. Processes the agent reaped are not in it.
-func othersCPU() time.Duration {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
+// procScan adds up the CPU time of every process in the container but the agent (PID 1), with
+// that of the children each has waited for: the fallback when no cgroup is readable and the
+// agent is PID 1. Processes the agent reaped are not in it. It keeps /proc and each process's
+// stat file open from one scan to the next and rereads them (a read at offset 0 regenerates a
+// /proc file): a sandbox kernel (gVisor) serves opening a /proc file far more slowly than
+// reading one, and a scan runs every few milliseconds while a step runs.
+type procScan struct {
+	dir   int         // /proc; -1 before the first scan or when it cannot be opened
+	stats map[int]int // pid -> open /proc/<pid>/stat
+	seen  map[int]bool
+	names []string
+	buf   []byte
+}
+
+func newProcScan() *procScan {
+	return &procScan{dir: -1, stats: map[int]int{}, seen: map[int]bool{}, buf: make([]byte, 8192)}
+}
+
+// othersCPU is the CPU time of every process in /proc but PID 1.
+func (s *procScan) othersCPU() time.Duration {
+	if s.dir < 0 {
+		fd, err := unix.Open("/proc", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return 0
+		}
+		s.dir = fd
+	}
+	if _, err := unix.Seek(s.dir, 0, io.SeekStart); err != nil {
 		return 0
 	}
+	s.names = s.names[:0]
+	for {
+		n, err := unix.Getdents(s.dir, s.buf)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil || n <= 0 {
+			break
+		}
+		_, _, s.names = syscall.ParseDirent(s.buf[:n], -1, s.names)
+	}
+	clear(s.seen)
 	var sum time.Duration
-	for _, e := range entries {
-		if pid, err := strconv.Atoi(e.Name()); err == nil && pid != 1 {
-			sum += procCPU(pid)
+	for _, name := range s.names {
+		if pid, err := strconv.Atoi(name); err == nil && pid != 1 {
+			s.seen[pid] = true
+			sum += s.cpu(pid)
+		}
+	}
+	for pid, fd := range s.stats {
+		if !s.seen[pid] { // ended: its time is its parent's now, or the agent's reaped time
+			unix.Close(fd)
+			delete(s.stats, pid)
 		}
 	}
 	return sum
+}
+
+// cpu reads a process's CPU time (see procCPU) from its open stat file, opening it the first time.
+func (s *procScan) cpu(pid int) time.Duration {
+	fd, ok := s.stats[pid]
+	if !ok {
+		var err error
+		fd, err = unix.Openat(s.dir, strconv.Itoa(pid)+"/stat", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return 0
+		}
+		s.stats[pid] = fd
+	}
+	n, err := unix.Pread(fd, s.buf, 0)
+	for err == syscall.EINTR {
+		n, err = unix.Pread(fd, s.buf, 0)
+	}
+	if err != nil || n <= 0 { // it ended since the listing
+		unix.Close(fd)
+		delete(s.stats, pid)
+		return 0
+	}
+	return statCPU(s.buf[:n])
+}
+
+// close closes what the scans keep open.
+func (s *procScan) close() {
+	for pid, fd := range s.stats {
+		unix.Close(fd)
+		delete(s.stats, pid)
+	}
+	if s.dir >= 0 {
+		unix.Close(s.dir)
+		s.dir = -1
+	}
 }
 
 // procCPU is a process's CPU time with that of the children it has waited for.
@@ -145,19 +264,22 @@ func procCPU(pid int) time.Duration {
 	if err != nil {
 		return 0
 	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
+	return statCPU(b)
+}
+
+// statCPU is the CPU time in a /proc/<pid>/stat line: utime, stime, cutime and cstime.
+func statCPU(b []byte) time.Duration {
+	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
 		return 0
 	}
-	f := strings.Fields(s[i+1:])
+	f := strings.Fields(string(b[i+1:]))
 	if len(f) < 15 {
 		return 0
 	}
 	var ticks int64
 	for _, v := range f[11:15] { // utime, stime, cutime, cstime
-		var n int64
-		fmt.Sscan(v, &n)
+		n, _ := strconv.ParseInt(v, 10, 64)
 		ticks += n
 	}
 	return time.Duration(ticks) * 10 * time.Millisecond // USER_HZ is 100 on Linux

@@ -67,7 +67,7 @@ func start(s *agentproto.Step, dir string, sb *Sandbox) (*proc, error) {
 	if err != nil {
 		return nil, &startError{code: 127, msg: err.Error() + "\n"}
 	}
-	ours, theirs, err := pipes()
+	ours, theirs, err := takePipes()
 	if err != nil {
 		return nil, &startError{code: 126, msg: err.Error()}
 	}
@@ -96,6 +96,21 @@ func start(s *agentproto.Step, dir string, sb *Sandbox) (*proc, error) {
 		return os.WriteFile(fmt.Sprintf("/proc/%d/oom_score_adj", p.pid), []byte("1000"), 0)
 	})
 	return p, nil
+}
+
+// pipeSet is a step's pipes, as pipes makes them.
+type pipeSet struct{ ours, theirs [3]*os.File }
+
+// spare holds pipes made before the job came (Rehearse), for its first step: under a sandbox
+// kernel each of the system calls that make them is slow.
+var spare atomic.Pointer[pipeSet]
+
+// takePipes returns the spare pipes if there are any, else new ones.
+func takePipes() (ours, theirs [3]*os.File, err error) {
+	if p := spare.Swap(nil); p != nil {
+		return p.ours, p.theirs, nil
+	}
+	return pipes()
 }
 
 // pipes makes the step's stdin, stdout and stderr pipes: the agent's ends and the program's. On
@@ -220,6 +235,8 @@ func supervise(p *proc, s *agentproto.Step, stop *stopper) *ending {
 	defer wall.Stop()
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
+	scan := newProcScan()
+	defer scan.close()
 	for {
 		select {
 		case <-exited:
@@ -227,7 +244,7 @@ func supervise(p *proc, s *agentproto.Step, stop *stopper) *ending {
 		case <-wall.C:
 			stop.stop(stoppedWall)
 		case <-tick.C:
-			if s.CPULimit > 0 && p.cpuUsed(end) > s.CPULimit {
+			if s.CPULimit > 0 && p.cpuUsed(end, scan) > s.CPULimit {
 				stop.stop(stoppedCPU)
 			}
 		}
@@ -260,7 +277,7 @@ func reap(pid int, end *ending) {
 
 // cpuUsed is the CPU time the step has used so far: the container's cgroup's, or without one
 // (gVisor shows none inside its sandbox) the processes' own counts.
-func (p *proc) cpuUsed(end *ending) time.Duration {
+func (p *proc) cpuUsed(end *ending, scan *procScan) time.Duration {
 	if p.cpuOK {
 		now, _ := cgroupCPU()
 		return now - p.cpuBefore
@@ -268,7 +285,7 @@ func (p *proc) cpuUsed(end *ending) time.Duration {
 	if os.Getpid() == 1 {
 		// Read before the scan: a process reaped in between is missed rather than counted twice.
 		reaped := time.Duration(end.reaped.Load())
-		return reaped + othersCPU()
+		return reaped + scan.othersCPU()
 	}
 	return procCPU(p.pid)
 }

@@ -38,6 +38,7 @@ type options struct {
 	smoke                                      bool
 	fleetLang                                  string // -fleet: measure the warm fleet and bursts on this language only
 	runsscRuns                                 int
+	runscOnly                                  bool // only the gVisor section (and the runc server it compares with)
 	// A second server from another build (make bench-ab), measured interleaved with ours.
 	baselineServer, baselineAgent, baselineName string
 }
@@ -53,6 +54,7 @@ func main() {
 	flag.StringVar(&langs, "langs", "", "comma-separated languages (default: those with a program in bench/measure.go; the others run their image's hello example)")
 	flag.IntVar(&o.runs, "runs", 30, "sequential rounds per language, one run of each way per round (API, docker run, docker CLI, host)")
 	flag.IntVar(&o.runsscRuns, "runsc-runs", 10, "interleaved rounds of the gVisor section (runc vs runsc); 0 leaves it out")
+	flag.BoolVar(&o.runscOnly, "runsc-only", false, "measure only the gVisor section (-runsc-runs rounds, every -langs language); report.md has the machine and that section")
 	flag.IntVar(&o.warmups, "warmups", 2, "unmeasured rounds per language first (page cache, Go build cache)")
 	flag.StringVar(&clients, "clients", "1,2,4,8,16", "concurrency sweep: clients per point")
 	flag.DurationVar(&o.pointDur, "duration", 10*time.Second, "length of each sweep point")
@@ -114,6 +116,9 @@ func main() {
 	}
 	if (o.baselineServer == "") != (o.baselineAgent == "") {
 		fatal(errors.New("-baseline-server and -baseline-agent go together: the agent's protocol is the server's"))
+	}
+	if o.runscOnly && o.runsscRuns < 1 {
+		fatal(errors.New("-runsc-only needs -runsc-runs of at least 1"))
 	}
 	if o.runs < 1 {
 		fatal(errors.New("-runs must be at least 1"))
@@ -212,6 +217,15 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	all := sides{ours, base}.present()
 	rep.Settings = settingsOf(o, srv.cfg)
+	rep.RunscOnly = o.runscOnly
+	if o.runscOnly {
+		if rep.Runtimes, err = measureRuntimes(ctx, o, cfg, cli, srv, ours.api); err != nil {
+			return fmt.Errorf("gVisor section: %w", err)
+		}
+		rep.Machine.LoadEnd = loadAvg()
+		rep.Finished = time.Now().UTC()
+		return writeReport(o.out, rep)
+	}
 	cold := &coldRunner{cli: cli, instance: o.instance}
 	tmp, err := os.MkdirTemp("", "codeexec-bench-floor")
 	if err != nil {

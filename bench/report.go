@@ -23,6 +23,7 @@ type Report struct {
 	Started   time.Time    `json:"started"`
 	Finished  time.Time    `json:"finished"`
 	Smoke     bool         `json:"smoke"`
+	RunscOnly bool         `json:"runscOnly,omitempty"` // -runsc-only: the gVisor section alone
 	Machine   Machine      `json:"machine"`
 	Settings  Settings     `json:"settings"`
 	Languages []LangResult `json:"languages"`
@@ -306,7 +307,10 @@ func writeReport(out string, r *Report) error {
 		return err
 	}
 	md := markdown(r)
-	files := map[string][]byte{"report.json": append(j, '\n'), "report.md": []byte(md), "chart.svg": chart(r)}
+	files := map[string][]byte{"report.json": append(j, '\n'), "report.md": []byte(md)}
+	if !r.RunscOnly { // the chart draws the sections -runsc-only leaves out
+		files["chart.svg"] = chart(r)
+	}
 	for name, b := range files {
 		if err := os.WriteFile(filepath.Join(tmp, name), b, 0o644); err != nil {
 			return err
@@ -322,7 +326,7 @@ func writeReport(out string, r *Report) error {
 		return err
 	}
 	fmt.Print(md)
-	fmt.Printf("\nwritten to %s/{report.md,report.json,chart.svg}\n", out)
+	fmt.Printf("\nwritten to %s/\n", out)
 	return nil
 }
 
@@ -338,6 +342,9 @@ func rerender(dir string) error {
 	}
 	if err := os.WriteFile(filepath.Join(dir, "report.md"), []byte(markdown(&r)), 0o644); err != nil {
 		return err
+	}
+	if r.RunscOnly {
+		return nil
 	}
 	return os.WriteFile(filepath.Join(dir, "chart.svg"), chart(&r), 0o644)
 }
@@ -357,6 +364,11 @@ func markdown(r *Report) string {
 		r.Started.Format("2006-01-02 15:04"), r.Finished.Format("15:04"), m.Hostname, m.CPUs, m.CPUModel, m.Memory,
 		m.Kernel, m.OS, m.Docker, m.DockerAPI, m.Containerd, m.Runc, m.DefaultRuntime, m.Cgroup, m.StorageDriver,
 		m.LoadStart, m.LoadEnd, m.OtherContainers)
+	if r.RunscOnly {
+		p("Only the gVisor section was measured (`-runsc-only`).\n")
+		b.WriteString(runtimeMarkdown(r.Runtimes))
+		return b.String()
+	}
 	p("![latency by language and against concurrency](chart.svg)\n\n")
 
 	p("## Hello world, sequential (%d runs each, after %d warm-up runs)\n\n", r.Settings.Runs, r.Settings.Warmups)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"strings"
 
 	"github.com/codeexec/codeexec/agent"
 	"github.com/codeexec/codeexec/agentproto"
@@ -35,6 +36,9 @@ func main() {
 	}
 	if err == nil {
 		err = prepare(sb)
+	}
+	if err == nil {
+		agent.Rehearse(strings.Fields(os.Getenv("CODEEXEC_PROGRAMS")))
 	}
 	if err != nil {
 		hello.Error = agent.ErrorText(err)

@@ -245,6 +245,9 @@ func (d *Docker) spec(l *config.Language) (*container.Config, *container.HostCon
 	if l.Prepare != "" {
 		env = append(env, agentproto.EnvPrepare+"="+l.Prepare)
 	}
+	if progs := programs(l); len(progs) > 0 {
+		env = append(env, "CODEEXEC_PROGRAMS="+strings.Join(progs, " "))
+	}
 	cfg := &container.Config{
 		Image: l.Image,
 		// The agent starts as root, confines itself to agentCaps and runs every step as the
@@ -298,6 +301,19 @@ func (d *Docker) spec(l *config.Language) (*container.Config, *container.HostCon
 		},
 	}
 	return cfg, host
+}
+
+// programs are the programs the language's steps start, by name (looked up in PATH): the agent
+// looks them up at warm-up (agent.Rehearse), so that a job's lookup does not go to the image's
+// files for the first time.
+func programs(l *config.Language) []string {
+	var names []string
+	for _, argv := range [][]string{l.Compile, l.Run} {
+		if len(argv) > 0 && !strings.ContainsAny(argv[0], "/{ ") && !slices.Contains(names, argv[0]) {
+			names = append(names, argv[0])
+		}
+	}
+	return names
 }
 
 // Start creates, attaches and starts a container and waits for its agent; see Engine.
