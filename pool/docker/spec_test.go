@@ -11,16 +11,16 @@ import (
 // placeholder is nothing to look up.
 func TestPrograms(t *testing.T) {
 	for _, c := range []struct {
-		l    config.Language
+		l    *config.Language
 		want []string
 	}{
-		{config.Language{Run: []string{"python3", "{entry}"}}, []string{"python3"}},
-		{config.Language{Compile: []string{"g++", "-o", ".prog", "{sources}"}, Run: []string{"./.prog"}}, []string{"g++"}},
-		{config.Language{Compile: []string{"javac", "{sources}"}, Run: []string{"java", "Main"}}, []string{"javac", "java"}},
-		{config.Language{Compile: []string{"sh", "-c", "x"}, Run: []string{"sh", "-c", "y"}}, []string{"sh"}},
-		{config.Language{Run: []string{"{entry}"}}, nil},
+		{&config.Language{Run: []string{"python3", "{entry}"}}, []string{"python3"}},
+		{&config.Language{Compile: []string{"g++", "-o", ".prog", "{sources}"}, Run: []string{"./.prog"}}, []string{"g++"}},
+		{&config.Language{Compile: []string{"javac", "{sources}"}, Run: []string{"java", "Main"}}, []string{"javac", "java"}},
+		{&config.Language{Compile: []string{"sh", "-c", "x"}, Run: []string{"sh", "-c", "y"}}, []string{"sh"}},
+		{&config.Language{Run: []string{"{entry}"}}, nil},
 	} {
-		if got := programs(&c.l); !slices.Equal(got, c.want) {
+		if got := programs(c.l); !slices.Equal(got, c.want) {
 			t.Errorf("programs(compile %q, run %q) = %q, want %q", c.l.Compile, c.l.Run, got, c.want)
 		}
 	}
