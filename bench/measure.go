@@ -530,7 +530,10 @@ func dockerfileCopies(dir string) map[string]string {
 		if len(f) != 3 || !strings.EqualFold(f[0], "COPY") || !strings.HasPrefix(f[2], "/") || strings.HasSuffix(f[2], "/") {
 			continue
 		}
-		src := filepath.Join(dir, f[1])
+		src, err := filepath.Abs(filepath.Join(dir, f[1])) // the floor runs in a folder of its own
+		if err != nil {
+			continue
+		}
 		if fi, err := os.Stat(src); err == nil && fi.Mode().IsRegular() {
 			out[f[2]] = src
 		}
