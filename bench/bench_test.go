@@ -4,6 +4,8 @@ import (
 	"encoding/xml"
 	"io"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -153,7 +155,7 @@ func TestChartIsXML(t *testing.T) {
 func TestPlanFloorDropsImageOnlyFiles(t *testing.T) {
 	l := &config.Language{Name: "x", Source: "main.x",
 		Run: []string{"sh", "--snapshot-blob", "/nonexistent/node.blob", "-XX:Archive=/nonexistent/a.jsa", "-e", "{entry}"}}
-	fp := planFloor(l, t.TempDir())
+	fp := planFloor(l, floorImage{}, t.TempDir())
 	if fp.Missing != "" {
 		t.Fatal(fp.Missing)
 	}
@@ -163,6 +165,47 @@ func TestPlanFloorDropsImageOnlyFiles(t *testing.T) {
 	}
 	if d := strings.Join(fp.Dropped, " "); d != "--snapshot-blob /nonexistent/node.blob -XX:Archive=/nonexistent/a.jsa" {
 		t.Errorf("dropped %q", d)
+	}
+}
+
+// A file the image copies from its definition is the same file on the host, not a dropped one.
+func TestPlanFloorTakesCopiedFilesFromTheDefinition(t *testing.T) {
+	def := t.TempDir()
+	if err := os.WriteFile(filepath.Join(def, "Dockerfile"), []byte("FROM x\nCOPY decl.d.ts /nonexistent/decl.d.ts\nCOPY --from=b /a /nonexistent/other\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(def, "decl.d.ts"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l := &config.Language{Name: "x", Source: "main.x", Run: []string{"sh", "{entry}", "/nonexistent/decl.d.ts", "/nonexistent/other"}}
+	fp := planFloor(l, floorImage{dir: def}, t.TempDir())
+	want := "main.x " + filepath.Join(def, "decl.d.ts")
+	if got := strings.Join(fp.steps[0][1:], " "); got != want {
+		t.Errorf("host command %q, want %q", got, want)
+	}
+	if d := strings.Join(fp.Dropped, " "); d != "/nonexistent/other" {
+		t.Errorf("dropped %q, want the file copied from another stage", d)
+	}
+}
+
+// With a command in PATH twice, the floor runs the one of the image's version, wherever it is.
+func TestFindBinaryPrefersTheImagesVersion(t *testing.T) {
+	first, second := t.TempDir(), t.TempDir()
+	for dir, v := range map[string]string{first: "tool 1.95.0", second: "tool 1.63.0"} {
+		script := "#!/bin/sh\necho '" + v + "'\n"
+		if err := os.WriteFile(filepath.Join(dir, "tool"), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("PATH", first+string(os.PathListSeparator)+second+string(os.PathListSeparator)+os.Getenv("PATH"))
+	for want, dir := range map[string]string{"1.63.0": second, "1.95.0": first, "": first} {
+		got, err := findBinary("tool", want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != filepath.Join(dir, "tool") {
+			t.Errorf("version %q: %s, want the one in %s", want, got, dir)
+		}
 	}
 }
 

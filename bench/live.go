@@ -38,7 +38,7 @@ func liveProgram(lines int) string {
 // measureLive runs rounds × the ways. lines defaults: the program writes for lines × 10 ms.
 func measureLive(ctx context.Context, url string, lines, rounds int) (*Live, error) {
 	out := &Live{Lines: lines, Rounds: rounds, Ways: map[string]Dist{}}
-	python, err := findBinary("python3")
+	python, err := findBinary("python3", "")
 	if err != nil {
 		out.HostMissing = "no python3 on the host"
 	}

@@ -334,8 +334,9 @@ func (s *server) scrape(ctx context.Context) (scrape, error) {
 func measureLang(ctx context.Context, o options, all sides, cold *coldRunner, l *config.Language,
 	cacheDir, tmp string, lr *LangResult, bl *BaselineLang) error {
 	code := hello[l.Name]
-	fp := planFloor(l, cacheDir)
-	lr.FloorVersion, lr.FloorDropped, lr.FloorMissing = fp.Version, fp.Dropped, fp.Missing
+	img := floorImage{version: lr.Version, dir: filepath.Join(filepath.Dir(o.config), "images", strings.TrimPrefix(l.Image, "codeexec/"))}
+	fp := planFloor(l, img, cacheDir)
+	lr.FloorVersion, lr.FloorDropped, lr.FloorReplaced, lr.FloorMissing = fp.Version, fp.Dropped, fp.Replaced, fp.Missing
 	withCLI := dockerCLI()
 	what := "API, docker run via the Engine API"
 	if len(all) > 1 {

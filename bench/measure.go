@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -456,30 +457,40 @@ func (c *coldRunner) poolCycle(ctx context.Context, s coldSpec, name string, pau
 
 // floorPlan is how the language's own commands run on the host, if they can.
 type floorPlan struct {
-	steps   [][]string
-	env     []string
-	Version string   // first line of the host runtime's version
-	Dropped []string // image-only arguments left out on the host
-	Missing string   // why there is no floor
+	steps    [][]string
+	env      []string
+	Version  string   // first line of the host runtime's version
+	Dropped  []string // image-only arguments left out on the host
+	Replaced []string // image files taken from the image's definition instead (/opt/x.d.ts=images/x/x.d.ts)
+	Missing  string   // why there is no floor
 }
 
-// planFloor adapts the config's commands to the host: the first word must be installed, and an
+// floorImage is what the floor needs to know of the language's image.
+type floorImage struct {
+	version string // the toolchain's version the image was built with (its label)
+	dir     string // the image's definition, images/<name>: its Dockerfile's COPY lines
+}
+
+// planFloor adapts the config's commands to the host: the first word must be installed (of the
+// image's version where the host has several), a file the image copies from its definition
+// (TypeScript's declarations of node's globals) is taken from the definition, and any other
 // argument naming a file that only exists in the image (Java's CDS archive, node's start-up
 // snapshot, with its flag) is dropped. Paths
 // under /tmp in the environment (Go's build cache) move to a cache folder of the bench, which
 // the warm-up runs fill, as the image's pre-built cache is filled.
-func planFloor(l *config.Language, cacheDir string) floorPlan {
+func planFloor(l *config.Language, img floorImage, cacheDir string) floorPlan {
 	var fp floorPlan
 	var cmds [][]string
 	if l.Compiled() {
 		cmds = append(cmds, expand(l.Compile, l.Source))
 	}
 	cmds = append(cmds, expand(l.Run, l.Source))
+	copied := dockerfileCopies(img.dir)
 	for i, argv := range cmds {
 		last := i == len(cmds)-1
 		var kept []string
 		if !(last && strings.HasPrefix(argv[0], "./")) { // not the compiled program itself
-			bin, err := findBinary(argv[0])
+			bin, err := findBinary(argv[0], img.version)
 			if err != nil {
 				fp.Missing = argv[0] + " is not installed on the host"
 				return fp
@@ -488,17 +499,20 @@ func planFloor(l *config.Language, cacheDir string) floorPlan {
 			argv = argv[1:]
 		}
 		for _, a := range argv {
-			if p := absPathIn(a); p != "" {
-				if !pathsExist(p) {
-					// A path given as the value of the flag before it (`--snapshot-blob FILE`)
-					// takes the flag with it.
-					if n := len(kept); a == p && n > 1 && strings.HasPrefix(kept[n-1], "-") && !strings.Contains(kept[n-1], "=") {
-						fp.Dropped = append(fp.Dropped, kept[n-1])
-						kept = kept[:n-1]
-					}
-					fp.Dropped = append(fp.Dropped, a)
+			if p := absPathIn(a); p != "" && !pathsExist(p) {
+				if src, ok := copied[p]; ok {
+					fp.Replaced = append(fp.Replaced, p+"="+src)
+					kept = append(kept, strings.TrimSuffix(a, p)+src)
 					continue
 				}
+				// A path given as the value of the flag before it (`--snapshot-blob FILE`)
+				// takes the flag with it.
+				if n := len(kept); a == p && n > 1 && strings.HasPrefix(kept[n-1], "-") && !strings.Contains(kept[n-1], "=") {
+					fp.Dropped = append(fp.Dropped, kept[n-1])
+					kept = kept[:n-1]
+				}
+				fp.Dropped = append(fp.Dropped, a)
+				continue
 			}
 			kept = append(kept, a)
 		}
@@ -511,15 +525,55 @@ func planFloor(l *config.Language, cacheDir string) floorPlan {
 	return fp
 }
 
-// findBinary looks a command up in PATH, preferring a real executable (ELF) over a wrapper
-// script: pyenv's shim for python3 is a bash script that would add ~130 ms to the floor.
-func findBinary(name string) (string, error) {
+// dockerfileCopies maps the files an image definition's Dockerfile copies from its folder
+// (`COPY src /abs/dst`, not from another stage) to their sources there.
+func dockerfileCopies(dir string) map[string]string {
+	out := map[string]string{}
+	b, err := os.ReadFile(filepath.Join(dir, "Dockerfile"))
+	if err != nil {
+		return out
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 || !strings.EqualFold(f[0], "COPY") || !strings.HasPrefix(f[2], "/") || strings.HasSuffix(f[2], "/") {
+			continue
+		}
+		src, err := filepath.Abs(filepath.Join(dir, f[1])) // the floor runs in a folder of its own
+		if err != nil {
+			continue
+		}
+		if fi, err := os.Stat(src); err == nil && fi.Mode().IsRegular() {
+			out[f[2]] = src
+		}
+	}
+	return out
+}
+
+// findBinary looks a command up in PATH. Where the host has it more than once (Debian's rustc
+// and a rustup one before it in PATH), the one whose version names want, the image's, is
+// taken, so that the floor runs the image's toolchain. Otherwise a real executable (ELF) is
+// preferred over a wrapper script: pyenv's shim for python3 is a bash script that would add
+// ~130 ms to the floor.
+func findBinary(name, want string) (string, error) {
 	first, err := exec.LookPath(name)
 	if err != nil {
 		return "", err
 	}
+	var found []string
 	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
 		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 && !slices.Contains(found, p) {
+			found = append(found, p)
+		}
+	}
+	if want != "" && len(found) > 1 {
+		for _, p := range found {
+			if strings.Contains(hostVersion(p), want) {
+				return p, nil
+			}
+		}
+	}
+	for _, p := range found {
 		f, err := os.Open(p)
 		if err != nil {
 			continue
@@ -527,7 +581,7 @@ func findBinary(name string) (string, error) {
 		magic := make([]byte, 4)
 		_, err = io.ReadFull(f, magic)
 		f.Close()
-		if fi, serr := os.Stat(p); err == nil && serr == nil && fi.Mode()&0o111 != 0 && string(magic) == "\x7fELF" {
+		if err == nil && string(magic) == "\x7fELF" {
 			return p, nil
 		}
 	}

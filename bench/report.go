@@ -99,6 +99,7 @@ type LangResult struct {
 	Floor           *Dist    `json:"floor,omitempty"`
 	FloorVersion    string   `json:"floorVersion,omitempty"`
 	FloorDropped    []string `json:"floorDroppedArgs,omitempty"`
+	FloorReplaced   []string `json:"floorFilesFromDefinition,omitempty"` // image path=its source in images/<name>
 	FloorMissing    string   `json:"floorMissing,omitempty"`
 	RatioAPICold    float64  `json:"ratioApiToDockerRun"`
 	APIMinusFloorMs *float64 `json:"apiMinusFloorMs,omitempty"`
@@ -403,6 +404,12 @@ func markdown(r *Report) string {
 		}
 		if len(l.FloorDropped) > 0 {
 			note = "on the host without the image-only argument(s) `" + strings.Join(l.FloorDropped, "`, `") + "`"
+		}
+		if len(l.FloorReplaced) > 0 {
+			if note != "" {
+				note += "; "
+			}
+			note += "image files from the image's definition: `" + strings.Join(l.FloorReplaced, "`, `") + "`"
 		}
 		p("| %s | %s (%s) | %s | %s |\n", l.Language, l.Version, l.Image, l.FloorVersion, note)
 	}

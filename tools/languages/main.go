@@ -79,17 +79,17 @@ func imageVersion(image string) string {
 // Table renders the languages as a Markdown table.
 func Table(cfg *config.Config, versions map[string]string) string {
 	var b strings.Builder
-	b.WriteString("| Language | Aliases | Version | Judge0 id | File | Compile | Run | Memory MB (default / max) | CPU time ms (default / max) | Warm (min / max) |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| Language | Aliases | Version | Judge0 id | File | Compile | Run | Memory MB (default / max) | CPUs | CPU time ms (default / max) | Warm (min / max) |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, name := range cfg.LanguageNames() {
 		l := cfg.Languages[name]
 		judge0 := "–"
 		if len(l.Judge0IDs) > 0 {
 			judge0 = strings.Trim(fmt.Sprint(l.Judge0IDs), "[]")
 		}
-		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | `%s` | %s | %s | %d / %d | %d / %d | %d / %d |\n",
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | `%s` | %s | %s | %d / %d | %g | %d / %d | %d / %d |\n",
 			name, codes(l.Aliases), cell(versions[name]), judge0, l.Source, command(l.Compile), command(l.Run),
-			l.MemoryMB, l.MaxMemoryMB, l.RunTimeoutMs, l.MaxRunTimeoutMs, l.MinWarm, l.MaxWarm)
+			l.MemoryMB, l.MaxMemoryMB, l.CPUs, l.RunTimeoutMs, l.MaxRunTimeoutMs, l.MinWarm, l.MaxWarm)
 	}
 	return b.String()
 }

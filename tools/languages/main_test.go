@@ -52,7 +52,7 @@ languages:
 		t.Fatal(err)
 	}
 	table := Table(cfg, map[string]string{"x": "1.2.3"})
-	row := "| `x` | `y` | 1.2.3 | 7 | `main.x` | `sh -c 'a \"$0\" \\| b' {entry}` | `./prog` | 256 / 256 | 3000 / 15000 | 2 / 2 |"
+	row := "| `x` | `y` | 1.2.3 | 7 | `main.x` | `sh -c 'a \"$0\" \\| b' {entry}` | `./prog` | 256 / 256 | 1 | 3000 / 15000 | 2 / 2 |"
 	if !strings.Contains(table, row+"\n") {
 		t.Errorf("table:\n%s\nwant the row\n%s", table, row)
 	}
