@@ -6,7 +6,7 @@ import { EditorState, Compartment, Prec } from "@codemirror/state";
 import { keymap } from "@codemirror/view";
 import { indentWithTab } from "@codemirror/commands";
 import { syntaxHighlighting, StreamLanguage, indentUnit } from "@codemirror/language";
-import { classHighlighter, tags } from "@lezer/highlight";
+import { classHighlighter } from "@lezer/highlight";
 import { python } from "@codemirror/lang-python";
 import { javascript } from "@codemirror/lang-javascript";
 import { java } from "@codemirror/lang-java";
@@ -32,7 +32,6 @@ import { cobol } from "@codemirror/legacy-modes/mode/cobol";
 import { octave } from "@codemirror/legacy-modes/mode/octave";
 import { sqlite } from "@codemirror/legacy-modes/mode/sql";
 import { scheme } from "@codemirror/legacy-modes/mode/scheme";
-import { tcl } from "@codemirror/legacy-modes/mode/tcl";
 
 const words = (s) => Object.fromEntries(s.split(" ").map((w) => [w, true]));
 
@@ -44,8 +43,9 @@ const php = clike({
   hooks: { $: (stream) => { stream.eatWhile(/[\w$]/); return "variableName.special"; } },
 });
 
-// Prolog, NASM, Nim and Ada have no legacy mode (gas is AT&T syntax and marks no instruction): a
-// small stream mode each marks their keywords, quoted text, numbers and comments.
+// Prolog, NASM, Nim and Ada have no legacy mode (gas is AT&T syntax and marks no instruction), and
+// Tcl's marks quoted text only inside parentheses: a small stream mode each marks their keywords,
+// quoted text, numbers and comments.
 function simpleMode(name, lineComment, keywords, wordRe) {
   return {
     name,
@@ -83,8 +83,17 @@ const nim = simpleMode("nim", "#",
 const ada = simpleMode("ada", "--",
   words("abort abs abstract accept access aliased all and array at begin body case constant declare delay delta digits do else elsif end entry exception exit for function generic goto if in interface is limited loop mod new not null of or others out overriding package pragma private procedure protected raise range record rem renames requeue return reverse select separate some subtype synchronized tagged task terminate then type until use when while with xor"),
   /^[a-zA-Z_]\w*/);
+const tcl = simpleMode("tcl", "#",
+  words("after append array break catch close concat continue dict else elseif eof error eval exec exit expr file for foreach format gets global if incr info join lappend lassign lindex linsert list llength lmap lrange lreplace lsearch lset lsort namespace open proc puts read regexp regsub rename return scan set split string switch tailcall try unset uplevel upvar variable while"),
+  /^[a-zA-Z_:]\w*/);
 // Scheme's mode calls its special forms and standard procedures "builtin": they are its keywords.
-const schemeKeywords = { ...scheme, tokenTable: { builtin: tags.keyword } };
+const schemeKeywords = {
+  ...scheme,
+  token: (stream, state) => {
+    const t = scheme.token(stream, state);
+    return t === "builtin" ? "keyword" : t;
+  },
+};
 
 // Editor support by language name or alias: a first-class package where CodeMirror has one, a
 // legacy stream mode otherwise.

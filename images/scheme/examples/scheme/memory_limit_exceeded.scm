@@ -1,2 +1,2 @@
 (let loop ((blocks '()))
-  (loop (cons (make-bytevector (* 16 1024 1024) 1) blocks)))
+  (loop (cons (make-string (* 16 1024 1024) #\x) blocks)))
