@@ -31,6 +31,7 @@ import { commonLisp } from "@codemirror/legacy-modes/mode/commonlisp";
 import { cobol } from "@codemirror/legacy-modes/mode/cobol";
 import { octave } from "@codemirror/legacy-modes/mode/octave";
 import { sqlite } from "@codemirror/legacy-modes/mode/sql";
+import { scheme } from "@codemirror/legacy-modes/mode/scheme";
 
 const words = (s) => Object.fromEntries(s.split(" ").map((w) => [w, true]));
 
@@ -42,8 +43,9 @@ const php = clike({
   hooks: { $: (stream) => { stream.eatWhile(/[\w$]/); return "variableName.special"; } },
 });
 
-// Prolog and NASM have no legacy mode (gas is AT&T syntax and marks no instruction): a small
-// stream mode each marks their keywords, quoted text, numbers and comments.
+// Prolog, NASM, Nim and Ada have no legacy mode (gas is AT&T syntax and marks no instruction), and
+// Tcl's marks quoted text only inside parentheses: a small stream mode each marks their keywords,
+// quoted text, numbers and comments.
 function simpleMode(name, lineComment, keywords, wordRe) {
   return {
     name,
@@ -73,6 +75,25 @@ const prolog = simpleMode("prolog", "%",
 const nasm = simpleMode("nasm", ";",
   words("section segment global extern bits default db dw dd dq resb resw resd resq equ times mov lea add sub inc dec mul imul div idiv and or xor not neg shl shr cmp test jmp je jne jz jnz jg jge jl jle ja jb call ret push pop syscall int nop"),
   /^[.\w]+/);
+const nim = simpleMode("nim", "#",
+  words("addr and as asm bind block break case cast concept const continue converter defer discard distinct div do elif else end enum except export finally for from func if import in include interface is isnot iterator let macro method mixin mod nil not notin object of or out proc ptr raise ref return shl shr static template try tuple type using var when while xor yield echo true false"),
+  /^[a-zA-Z_]\w*/);
+// Ada's apostrophe also starts attributes (Integer'Image), which this small mode reads as quoted
+// text; the samples use none.
+const ada = simpleMode("ada", "--",
+  words("abort abs abstract accept access aliased all and array at begin body case constant declare delay delta digits do else elsif end entry exception exit for function generic goto if in interface is limited loop mod new not null of or others out overriding package pragma private procedure protected raise range record rem renames requeue return reverse select separate some subtype synchronized tagged task terminate then type until use when while with xor"),
+  /^[a-zA-Z_]\w*/);
+const tcl = simpleMode("tcl", "#",
+  words("after append array break catch close concat continue dict else elseif eof error eval exec exit expr file for foreach format gets global if incr info join lappend lassign lindex linsert list llength lmap lrange lreplace lsearch lset lsort namespace open proc puts read regexp regsub rename return scan set split string switch tailcall try unset uplevel upvar variable while"),
+  /^[a-zA-Z_:]\w*/);
+// Scheme's mode calls its special forms and standard procedures "builtin": they are its keywords.
+const schemeKeywords = {
+  ...scheme,
+  token: (stream, state) => {
+    const t = scheme.token(stream, state);
+    return t === "builtin" ? "keyword" : t;
+  },
+};
 
 // Editor support by language name or alias: a first-class package where CodeMirror has one, a
 // legacy stream mode otherwise.
@@ -100,6 +121,9 @@ const modes = {
   cobol: () => StreamLanguage.define(cobol), assembly: () => StreamLanguage.define(nasm),
   objectivec: () => StreamLanguage.define(objectiveC), octave: () => StreamLanguage.define(octave),
   sql: () => StreamLanguage.define(sqlite),
+  nim: () => StreamLanguage.define(nim), racket: () => StreamLanguage.define(schemeKeywords),
+  tcl: () => StreamLanguage.define(tcl), ada: () => StreamLanguage.define(ada),
+  scheme: () => StreamLanguage.define(schemeKeywords),
   // plaintext has none: its code is the output, there is nothing to mark.
 };
 
@@ -140,6 +164,11 @@ const samples = {
   objectivec: "#import <stdio.h>\n\nint main(void) {\n    @autoreleasepool {\n        printf(\"Hello, World!\\n\");\n    }\n    return 0;\n}\n",
   octave: "name = \"World\";\nif !isempty(name)\n  printf(\"Hello, %s!\\n\", name);\nend\n",
   sql: "SELECT 'Hello, ' || 'World' || '!' AS greeting;\n",
+  nim: "let name = \"World\"\necho \"Hello, \", name, \"!\"\n",
+  racket: "#lang racket\n\n(define name \"World\")\n(printf \"Hello, ~a!\\n\" name)\n",
+  tcl: "set name \"World\"\nputs \"Hello, $name!\"\n",
+  ada: "with Ada.Text_IO; use Ada.Text_IO;\n\nprocedure Main is\n   Name : constant String := \"World\";\nbegin\n   Put_Line (\"Hello, \" & Name & \"!\");\nend Main;\n",
+  scheme: "(define name \"World\")\n(display (string-append \"Hello, \" name \"!\"))\n(newline)\n",
   "c-clang": "#include <stdio.h>\n\nint main(void) {\n    printf(\"Hello, World!\\n\");\n    return 0;\n}\n",
 };
 samples["cpp-clang"] = samples.cpp;

@@ -1,0 +1,2 @@
+puts "dividing"
+puts [expr {1 / 0}]
