@@ -355,7 +355,7 @@ func (s *server) openEngine(ctx context.Context) error {
 			l.SetVersion(v)
 		}
 	}
-	if err := engine.CheckRuntimes(ctx); err != nil {
+	if err := engine.CheckEngine(ctx); err != nil {
 		return err
 	}
 	n, err := engine.RemoveStale(ctx)

@@ -68,6 +68,9 @@ type Docker struct {
 	pool     config.Pool
 	langs    map[string]*config.Language
 	runtimes map[string][]string // runtime name -> the languages that use it
+	// cpus is how many CPUs the engine's host has (CheckEngine; 0 until then): the engine
+	// refuses a container a larger CPU quota.
+	cpus float64
 }
 
 // NewDocker connects to the engine named by the environment (DOCKER_HOST, default socket),
@@ -179,12 +182,14 @@ func (d *Docker) CheckImages(ctx context.Context) (map[string]string, error) {
 	return versions, nil
 }
 
-// CheckRuntimes reports the runtimes the languages use that the engine has not registered.
-func (d *Docker) CheckRuntimes(ctx context.Context) error {
+// CheckEngine reports the runtimes the languages use that the engine has not registered, and
+// learns how many CPUs its host has.
+func (d *Docker) CheckEngine(ctx context.Context) error {
 	info, err := d.cli.Info(ctx)
 	if err != nil {
 		return fmt.Errorf("asking the engine for its runtimes: %w", err)
 	}
+	d.cpus = float64(info.NCPU)
 	var missing []string
 	for rt, langs := range d.runtimes {
 		if _, ok := info.Runtimes[rt]; !ok {
@@ -236,6 +241,15 @@ func (d *Docker) RemoveStale(ctx context.Context) (int, error) {
 		n++
 	}
 	return n, nil
+}
+
+// cpuQuota is the language's CPUs, at most the host's: a language given two CPUs for its
+// runtime's threads still runs on a one-CPU host.
+func (d *Docker) cpuQuota(l *config.Language) float64 {
+	if d.cpus > 0 && l.CPUs > d.cpus {
+		return d.cpus
+	}
+	return l.CPUs
 }
 
 func (d *Docker) spec(l *config.Language) (*container.Config, *container.HostConfig) {
@@ -291,7 +305,7 @@ func (d *Docker) spec(l *config.Language) (*container.Config, *container.HostCon
 		Resources: container.Resources{
 			Memory:     mem,
 			MemorySwap: mem, // no swap: memory+swap = memory
-			NanoCPUs:   int64(l.CPUs * 1e9),
+			NanoCPUs:   int64(d.cpuQuota(l) * 1e9),
 			PidsLimit:  &pids,
 			Ulimits: []*container.Ulimit{
 				{Name: "nofile", Soft: l.NoFile, Hard: l.NoFile},

@@ -25,3 +25,19 @@ func TestPrograms(t *testing.T) {
 		}
 	}
 }
+
+// A language's CPUs are capped at the host's: the engine refuses a larger quota.
+func TestCPUQuotaAtMostTheHosts(t *testing.T) {
+	for _, c := range []struct{ host, lang, want float64 }{
+		{0, 2, 2}, // the engine not asked yet
+		{1, 2, 1},
+		{2, 2, 2},
+		{4, 1, 1},
+		{1, 0.5, 0.5},
+	} {
+		d := &Docker{cpus: c.host}
+		if got := d.cpuQuota(&config.Language{CPUs: c.lang}); got != c.want {
+			t.Errorf("host %v CPUs, language %v: quota %v, want %v", c.host, c.lang, got, c.want)
+		}
+	}
+}
