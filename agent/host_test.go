@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/codeexec/codeexec/agentproto"
@@ -68,7 +69,10 @@ func TestInputOfABatchJobIsDropped(t *testing.T) {
 	step := run(sh("echo ready; cat; echo end")...)
 	step.Stdin = []byte("given\n")
 	sess := startJob(t, &agentproto.Job{Runs: []agentproto.Step{step}})
-	evs := sess.until(isOutput("ready\n"))
+	// cat echoes the given input at once: it may come in the same chunk as "ready".
+	evs := sess.until(func(ev agentproto.Event) bool {
+		return ev.Kind == agentproto.KindStdout && strings.HasPrefix(string(ev.Data), "ready\n")
+	})
 	for range 40 { // more than the input queue holds
 		sess.send(agentproto.KindStdin, "typed\n")
 	}
