@@ -488,6 +488,9 @@ func TestExecLogDropsWhenBufferFull(t *testing.T) {
 		Edit: func(cfg map[string]any) { cfg["execlog"].(map[string]any)["bufferSize"] = 2 }})
 	first := s.Execute(t, "python", "print(0)", map[string]any{"saveMetric": true})
 	waitFor(t, 30*time.Second, "the first record stored", func() bool { return storedJobIDs(t, coll)[first.Str("jobId")] == 1 })
+	// and its insert answered: a database killed between storing it and answering would leave
+	// the writer retrying it, holding a place the count below does not expect.
+	waitFor(t, 30*time.Second, "the writer idle", func() bool { return metricValue(t, s, "codeexec_execlog_pending_records") == 0 })
 
 	f.kill()
 	r := s.Admin(t, "/api/v1/executions?limit=1")
