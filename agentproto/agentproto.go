@@ -35,6 +35,9 @@ const (
 	EnvUser = "CODEEXEC_USER"
 	// EnvPrepare is the language's warm-up shell command, run once before the job.
 	EnvPrepare = "CODEEXEC_PREPARE"
+	// EnvPrograms are the programs the language's steps start by name, space-separated: the
+	// agent looks them up at warm-up.
+	EnvPrograms = "CODEEXEC_PROGRAMS"
 )
 
 // ParseUser reads a sandbox user, "uid:gid": two numbers, neither 0 (root is the agent's).

@@ -38,7 +38,7 @@ func main() {
 		err = prepare(sb)
 	}
 	if err == nil {
-		agent.Rehearse(strings.Fields(os.Getenv("CODEEXEC_PROGRAMS")))
+		agent.Rehearse(strings.Fields(os.Getenv(agentproto.EnvPrograms)))
 	}
 	if err != nil {
 		hello.Error = agent.ErrorText(err)

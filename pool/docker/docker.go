@@ -260,7 +260,7 @@ func (d *Docker) spec(l *config.Language) (*container.Config, *container.HostCon
 		env = append(env, agentproto.EnvPrepare+"="+l.Prepare)
 	}
 	if progs := programs(l); len(progs) > 0 {
-		env = append(env, "CODEEXEC_PROGRAMS="+strings.Join(progs, " "))
+		env = append(env, agentproto.EnvPrograms+"="+strings.Join(progs, " "))
 	}
 	cfg := &container.Config{
 		Image: l.Image,
