@@ -28,6 +28,7 @@ import (
 
 	"github.com/codeexec/codeexec/agentproto"
 	"github.com/codeexec/codeexec/config"
+	"github.com/codeexec/codeexec/pool"
 )
 
 // hello is the program each language runs; every one prints exactly "hello\n".
@@ -273,7 +274,7 @@ func (c *coldRunner) run(ctx context.Context, l *config.Language, code string) (
 	removed := false
 	defer func() {
 		if !removed {
-			_ = c.cli.ContainerRemove(context.WithoutCancel(ctx), created.ID, container.RemoveOptions{Force: true})
+			_ = c.remove(created.ID)
 		}
 	}()
 	hj, err := c.cli.ContainerAttach(ctx, created.ID, container.AttachOptions{Stream: true, Stdout: true, Stderr: true})
@@ -306,10 +307,11 @@ func (c *coldRunner) run(ctx context.Context, l *config.Language, code string) (
 		return coldOutcome{}, errors.New("output stream did not end after the container exited")
 	}
 	o := coldOutcome{toExit: time.Since(start)}
-	if err := c.cli.ContainerRemove(ctx, created.ID, container.RemoveOptions{Force: true}); err != nil {
+	err = c.remove(created.ID)
+	removed = err == nil
+	if err != nil {
 		return coldOutcome{}, fmt.Errorf("remove: %w", err)
 	}
-	removed = true
 	o.total = time.Since(start)
 	if exit != 0 || stdout.String() != wantStdout {
 		return o, fmt.Errorf("exit %d, stdout %q, stderr %.300q", exit, stdout.String(), stderr.String())
@@ -353,7 +355,7 @@ func (c *coldRunner) churn(ctx context.Context, lang, kind string, parallel int,
 			return fmt.Errorf("create: %w", err)
 		}
 		serr := c.cli.ContainerStart(ctx, cr.ID, container.StartOptions{})
-		rerr := c.cli.ContainerRemove(context.WithoutCancel(ctx), cr.ID, container.RemoveOptions{Force: true})
+		rerr := c.remove(cr.ID)
 		if serr != nil {
 			return fmt.Errorf("start: %w", serr)
 		}
@@ -409,7 +411,12 @@ func (c *coldRunner) poolCycle(ctx context.Context, s coldSpec, name string, pau
 	if err != nil {
 		return fmt.Errorf("create: %w", err)
 	}
-	defer c.cli.ContainerRemove(context.WithoutCancel(ctx), cr.ID, container.RemoveOptions{Force: true})
+	removed := false
+	defer func() {
+		if !removed {
+			_ = c.remove(cr.ID)
+		}
+	}()
 	hj, err := c.cli.ContainerAttach(ctx, cr.ID, container.AttachOptions{Stream: true, Stdin: true, Stdout: true, Stderr: true})
 	if err != nil {
 		return fmt.Errorf("attach: %w", err)
@@ -447,10 +454,25 @@ func (c *coldRunner) poolCycle(ctx context.Context, s coldSpec, name string, pau
 			return fmt.Errorf("unpause: %w", err)
 		}
 	}
-	if err := c.cli.ContainerRemove(ctx, cr.ID, container.RemoveOptions{Force: true}); err != nil {
+	err = c.remove(cr.ID)
+	removed = err == nil
+	if err != nil {
 		return fmt.Errorf("remove: %w", err)
 	}
 	return nil
+}
+
+// remove force-removes a container as the pool does, retrying while the engine refuses: a
+// force removal of a container exiting at that moment can fail with "is not running" (a race in
+// the engine), and the container would stay behind.
+func (c *coldRunner) remove(id string) error {
+	return pool.RemoveUntilGone(func(ctx context.Context) error {
+		err := c.cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true})
+		if client.IsErrNotFound(err) {
+			return nil
+		}
+		return err
+	}, 50*time.Millisecond, time.Second, 30*time.Second, nil)
 }
 
 // ---- the bare-host floor ----
