@@ -188,6 +188,20 @@ func TestPlanFloorTakesCopiedFilesFromTheDefinition(t *testing.T) {
 	}
 }
 
+// A language run through the shell reports its version from the image's version command, not
+// the shell's (dash refuses --version).
+func TestPlanFloorVersionOfAShellRunLanguage(t *testing.T) {
+	def := t.TempDir()
+	if err := os.WriteFile(filepath.Join(def, "version"), []byte("echo 26.2.5.2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l := &config.Language{Name: "x", Source: "main.x", Run: []string{"sh", "-c", "exec cat \"$0\"", "{entry}"}}
+	fp := planFloor(l, floorImage{dir: def}, t.TempDir())
+	if fp.Version != "26.2.5.2 (x's version command)" {
+		t.Errorf("version %q", fp.Version)
+	}
+}
+
 // With a command in PATH twice, the floor runs the one of the image's version, wherever it is.
 func TestFindBinaryPrefersTheImagesVersion(t *testing.T) {
 	first, second := t.TempDir(), t.TempDir()

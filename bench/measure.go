@@ -544,6 +544,15 @@ func planFloor(l *config.Language, img floorImage, cacheDir string) floorPlan {
 		fp.env = append(fp.env, strings.ReplaceAll(e, "=/tmp/", "="+cacheDir+"/"))
 	}
 	fp.Version = hostVersion(fp.steps[0][0]) + " (" + fp.steps[0][0] + ")"
+	if shells[filepath.Base(fp.steps[0][0])] {
+		// A command run through the shell (erlang's escript) says nothing of the language when
+		// asked the shell's version: the image's own version command, run on the host, does.
+		if script, err := os.ReadFile(filepath.Join(img.dir, "version")); err == nil {
+			out, _ := exec.Command("sh", "-c", string(script)).Output()
+			line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+			fp.Version = line + " (" + l.Name + "'s version command)"
+		}
+	}
 	return fp
 }
 
@@ -630,6 +639,9 @@ func absPathIn(a string) string {
 	}
 	return ""
 }
+
+// shells are the programs whose --version is not the language's.
+var shells = map[string]bool{"sh": true, "bash": true, "dash": true}
 
 func hostVersion(bin string) string {
 	arg := "--version"
