@@ -170,13 +170,10 @@ func TestPlanFloorDropsImageOnlyFiles(t *testing.T) {
 
 // A file the image copies from its definition is the same file on the host, not a dropped one.
 func TestPlanFloorTakesCopiedFilesFromTheDefinition(t *testing.T) {
-	def := t.TempDir()
-	if err := os.WriteFile(filepath.Join(def, "Dockerfile"), []byte("FROM x\nCOPY decl.d.ts /nonexistent/decl.d.ts\nCOPY --from=b /a /nonexistent/other\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(def, "decl.d.ts"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	def := imageDefinition(t, map[string]string{
+		"Dockerfile": "FROM x\nCOPY decl.d.ts /nonexistent/decl.d.ts\nCOPY --from=b /a /nonexistent/other\n",
+		"decl.d.ts":  "",
+	})
 	l := &config.Language{Name: "x", Source: "main.x", Run: []string{"sh", "{entry}", "/nonexistent/decl.d.ts", "/nonexistent/other"}}
 	fp := planFloor(l, floorImage{dir: def}, t.TempDir())
 	want := "main.x " + filepath.Join(def, "decl.d.ts")
@@ -191,15 +188,24 @@ func TestPlanFloorTakesCopiedFilesFromTheDefinition(t *testing.T) {
 // A language run through the shell reports its version from the image's version command, not
 // the shell's (dash refuses --version).
 func TestPlanFloorVersionOfAShellRunLanguage(t *testing.T) {
-	def := t.TempDir()
-	if err := os.WriteFile(filepath.Join(def, "version"), []byte("echo 26.2.5.2\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	def := imageDefinition(t, map[string]string{"version": "echo 26.2.5.2\n"})
 	l := &config.Language{Name: "x", Source: "main.x", Run: []string{"sh", "-c", "exec cat \"$0\"", "{entry}"}}
 	fp := planFloor(l, floorImage{dir: def}, t.TempDir())
 	if fp.Version != "26.2.5.2 (x's version command)" {
 		t.Errorf("version %q", fp.Version)
 	}
+}
+
+// imageDefinition writes an image definition's folder (images/<name>) of these files.
+func imageDefinition(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }
 
 // With a command in PATH twice, the floor runs the one of the image's version, wherever it is.

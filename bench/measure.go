@@ -543,17 +543,24 @@ func planFloor(l *config.Language, img floorImage, cacheDir string) floorPlan {
 	for _, e := range l.Env {
 		fp.env = append(fp.env, strings.ReplaceAll(e, "=/tmp/", "="+cacheDir+"/"))
 	}
-	fp.Version = hostVersion(fp.steps[0][0]) + " (" + fp.steps[0][0] + ")"
-	if shells[filepath.Base(fp.steps[0][0])] {
-		// A command run through the shell (erlang's escript) says nothing of the language when
-		// asked the shell's version: the image's own version command, run on the host, does.
-		if script, err := os.ReadFile(filepath.Join(img.dir, "version")); err == nil {
+	fp.Version = floorVersion(l.Name, fp.steps[0][0], img.dir)
+	return fp
+}
+
+// shells are the programs whose --version is not the language's.
+var shells = map[string]bool{"sh": true, "bash": true, "dash": true}
+
+// floorVersion is the version of the host's toolchain that bin, the floor's first command,
+// belongs to. A command run through the shell (erlang's escript) says nothing of the language
+// when the shell is asked: the image's own version command, run on the host, does.
+func floorVersion(lang, bin, imageDir string) string {
+	if shells[filepath.Base(bin)] {
+		if script, err := os.ReadFile(filepath.Join(imageDir, "version")); err == nil {
 			out, _ := exec.Command("sh", "-c", string(script)).Output()
-			line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
-			fp.Version = line + " (" + l.Name + "'s version command)"
+			return firstLine(out) + " (" + lang + "'s version command)"
 		}
 	}
-	return fp
+	return hostVersion(bin) + " (" + bin + ")"
 }
 
 // dockerfileCopies maps the files an image definition's Dockerfile copies from its folder
@@ -640,15 +647,16 @@ func absPathIn(a string) string {
 	return ""
 }
 
-// shells are the programs whose --version is not the language's.
-var shells = map[string]bool{"sh": true, "bash": true, "dash": true}
-
 func hostVersion(bin string) string {
 	arg := "--version"
 	if filepath.Base(bin) == "go" {
 		arg = "version"
 	}
 	out, _ := exec.Command(bin, arg).CombinedOutput()
+	return firstLine(out)
+}
+
+func firstLine(out []byte) string {
 	line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
 	return line
 }
