@@ -87,6 +87,7 @@ func TestRunsc(t *testing.T) {
 	t.Run("engine", func(t *testing.T) { runscEngine(t, s) })
 	t.Run("measurements", func(t *testing.T) { runscMeasurements(t, s) })
 	t.Run("examples", func(t *testing.T) { runscExamples(t, s, examples) })
+	t.Run("processes", func(t *testing.T) { runscProcesses(t, s) })
 	log := &hostileLog{}
 	t.Run("hostile", func(t *testing.T) {
 		t.Cleanup(func() {
@@ -95,7 +96,12 @@ func TestRunsc(t *testing.T) {
 		t.Run("cpu loop", func(t *testing.T) { hostileCPULoop(t, s, log) })
 		t.Run("cpu loop in children", func(t *testing.T) { runscChildrenCPU(t, s, log) })
 		t.Run("memory bomb", func(t *testing.T) { hostileMemoryBombs(t, s, log, runscMemoryBombs()) })
-		t.Run("fork bomb", func(t *testing.T) { hostileForkBomb(t, s, log) })
+		// Under gVisor every forked process also costs its kernel memory, and the host's pids
+		// limit leaves room for the Sentry's threads (pool/docker): the memory limit may stop
+		// the bomb first.
+		t.Run("fork bomb", func(t *testing.T) {
+			hostileForkBomb(t, s, log, "time_limit_exceeded", "runtime_error", "memory_limit_exceeded")
+		})
 		t.Run("output flood", func(t *testing.T) { hostileFlood(t, s, log) })
 		t.Run("disk fill", func(t *testing.T) { hostileDiskFill(t, s, log) })
 		t.Run("network", func(t *testing.T) { hostileNetwork(t, s, log) })
@@ -214,6 +220,19 @@ func runscChildrenCPU(t *testing.T, s *Server, log *hostileLog) {
 	// wall time, well before the wall limit (1.7 s), so the CPU limit stopped them.
 	if r.Str("errorMessage") != "Time limit exceeded" {
 		t.Errorf("not stopped by the CPU limit: %s", r.Raw)
+	}
+}
+
+// runscProcesses: a program may run as many processes at once as its language's pids limit
+// allows, although on the host each of gVisor's processes takes several threads
+// (pool/docker's sandboxThreadsPerProcess). python's limit is 64 (config.yaml).
+func runscProcesses(t *testing.T, s *Server) {
+	code := "import os, time\nkids = []\nfor _ in range(48):\n    pid = os.fork()\n    if pid == 0:\n        time.sleep(1)\n        os._exit(0)\n    kids.append(pid)\n" +
+		"failed = sum(os.waitpid(k, 0)[1] != 0 for k in kids)\nprint(len(kids), 'children,', failed, 'failed')"
+	r := s.Execute(t, "python", code, map[string]any{"timeLimitMs": 10000})
+	wantStatus(t, r, "ok")
+	if out := r.Str("stdout"); out != "48 children, 0 failed\n" {
+		t.Errorf("stdout %q: %.1500s", out, r.Raw)
 	}
 }
 

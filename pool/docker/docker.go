@@ -47,9 +47,17 @@ const (
 	LabelLanguage = "codeexec.language"
 )
 
-// sandboxKernelPids is how many host threads a runtime with its own kernel (gVisor) may use
-// beyond the language's pids limit for itself.
-const sandboxKernelPids = 128
+// The host's pids limit of a container under a runtime with its own kernel (gVisor) is the
+// language's pids times sandboxThreadsPerProcess plus sandboxKernelPids: the host sees no
+// program process, but on gVisor's ptrace platform each one is a host stub process with a thread
+// for every Sentry thread that has run it (stubs of ended processes are kept for reuse), and the
+// Sentry and Gofer have threads of their own, more when the host is loaded. Reaching the limit
+// ends the Sentry or kills a process of the program, so a compile that runs a few tools at
+// once must not come near it.
+const (
+	sandboxThreadsPerProcess = 8
+	sandboxKernelPids        = 256
+)
 
 // agentCaps are the only capabilities of a container: the agent's, to start the steps as the
 // sandbox user (SETUID, SETGID), to kill their processes (KILL), and to empty the bounding set
@@ -283,9 +291,7 @@ func (d *Docker) spec(l *config.Language) (*container.Config, *container.HostCon
 	mem := l.MemoryMB << 20
 	pids := l.Pids
 	if l.Runtime != config.DefaultRuntime {
-		// The host counts the sandbox kernel's own threads and processes (gVisor's Sentry and
-		// Gofer) with the program's: they get a reserve beside the language's limit.
-		pids += sandboxKernelPids
+		pids = l.Pids*sandboxThreadsPerProcess + sandboxKernelPids
 	}
 	tmpfs := l.TmpfsMB << 20
 	host := &container.HostConfig{
