@@ -196,10 +196,7 @@ var runscExampleStatus = map[string]string{
 // limit, but for the ones that end by a limit.
 func runscExamples(t *testing.T, s *Server, examples []example) {
 	begin := time.Now()
-	longest := map[string]any{}
-	for _, l := range parseArray(t, s.Get(t, "/api/v1/languages").Raw) {
-		longest[l["name"].(string)] = l["maxTimeLimitMs"]
-	}
+	longest := longestTimeLimits(t, s)
 	runExamples(t, examples, 2, func(ex example) (string, []string) {
 		extra := map[string]any{"timeLimitMs": longest[ex.lang]}
 		if end, ok := runscExampleStatus[ex.lang+"/"+ex.kind]; ok {
