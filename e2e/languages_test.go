@@ -156,7 +156,8 @@ func checkVersions(t *testing.T, raw []byte, langs []string) {
 	}
 }
 
-func body(ex example, dialect string) map[string]any {
+// body is an example's request in the dialect ("v1" or "v2"), with the extra fields.
+func body(ex example, dialect string, extra map[string]any) map[string]any {
 	b := map[string]any{"language": ex.lang}
 	if dialect == "v1" {
 		b["code"] = ex.code
@@ -167,17 +168,16 @@ func body(ex example, dialect string) map[string]any {
 	if ex.kind == "echo" {
 		b["stdin"] = exampleStdin
 	}
+	for k, v := range extra {
+		b[k] = v
+	}
 	return b
 }
 
 // runV1 runs an example through /api/v1/execute, with the extra request fields, and returns what
 // is wrong with the answer.
 func runV1(s *Server, ex example, extra map[string]any) []string {
-	b := body(ex, "v1")
-	for k, v := range extra {
-		b[k] = v
-	}
-	r := post(s, "/api/v1/execute", b)
+	r := post(s, "/api/v1/execute", body(ex, "v1", extra))
 	if r.err != "" {
 		return []string{"v1: " + r.err}
 	}
@@ -199,11 +199,7 @@ func longestTimeLimits(t *testing.T, s *Server) map[string]any {
 // runV2 runs an example through Piston's /api/v2/execute, with the extra request fields, and
 // returns what is wrong.
 func runV2(s *Server, ex example, extra map[string]any) []string {
-	b := body(ex, "v2")
-	for k, v := range extra {
-		b[k] = v
-	}
-	r := post(s, "/api/v2/execute", b)
+	r := post(s, "/api/v2/execute", body(ex, "v2", extra))
 	if r.err != "" {
 		return []string{"v2: " + r.err}
 	}
