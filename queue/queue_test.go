@@ -41,6 +41,8 @@ type echo struct {
 	mu   sync.Mutex
 	runs map[string]int
 	err  error
+	// unavailable is how many of a job's first runs find no sandbox.
+	unavailable int
 }
 
 func (e *echo) Execute(_ context.Context, p *runner.Plan, _ runner.Sink) (*runner.Result, error) {
@@ -49,9 +51,13 @@ func (e *echo) Execute(_ context.Context, p *runner.Plan, _ runner.Sink) (*runne
 		e.runs = map[string]int{}
 	}
 	e.runs[p.JobID]++
+	run := e.runs[p.JobID]
 	e.mu.Unlock()
 	if e.err != nil {
 		return nil, e.err
+	}
+	if run <= e.unavailable {
+		return nil, runner.ErrUnavailable
 	}
 	return &runner.Result{JobID: p.JobID, Language: p.Language, Status: runner.Status("success"), Run: runner.Step{Stdout: []byte(p.Language)}}, nil
 }
@@ -120,6 +126,43 @@ func TestFailureTravels(t *testing.T) {
 	var input *runner.InputError
 	if !errors.As(err, &input) || input.Msg != "the files could not be written" {
 		t.Fatalf("err = %v, want the worker's input error", err)
+	}
+}
+
+// A run that finds no sandbox in time goes back to the queue; only its last attempt ends with
+// that error.
+func TestNoSandboxQueuesAgain(t *testing.T) {
+	for _, c := range []struct {
+		unavailable int
+		ok          bool
+	}{{1, true}, {2, false}} {
+		t.Run(fmt.Sprint(c.unavailable, " runs without a sandbox"), func(t *testing.T) {
+			q := open(t, testConfig(t.TempDir())) // two attempts
+			defer q.Close()
+			ex := &echo{unavailable: c.unavailable}
+			startWorker(t, q, ex)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			p := plan("python")
+			if err := q.Submit(ctx, p, SubmitOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			s, err := q.Wait(ctx, p.JobID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ex.mu.Lock()
+			runs := ex.runs[p.JobID]
+			ex.mu.Unlock()
+			switch {
+			case c.ok && (s.Result == nil || string(s.Result.Run.Stdout) != "python"):
+				t.Fatalf("state %+v, want the second run's result", s)
+			case !c.ok && (s.Failure == nil || !errors.Is(s.Failure.Err(), runner.ErrUnavailable)):
+				t.Fatalf("state %+v, want no sandbox as the failure", s)
+			case runs != 2 || s.Attempts != 2:
+				t.Fatalf("%d runs, %d attempts, want 2", runs, s.Attempts)
+			}
+		})
 	}
 }
 

@@ -200,10 +200,19 @@ func (w *Worker) handle(ctx context.Context, m jetstream.Msg, release func()) {
 		sink = events
 	}
 	res, runErr := w.Exec.Execute(ctx, &p, sink)
-	if sink != nil {
+	// No container came in time on this host (its engine slow or down): the job goes back to the
+	// queue, for a host that has one, and ends with that error only on its last attempt. Its
+	// events stay open for the attempt that runs it.
+	requeued := errors.Is(runErr, runner.ErrUnavailable) && attempt < q.cfg.MaxDeliver && w.requeue(ctx, p.JobID)
+	if sink != nil && !requeued {
 		events.end()
 	}
 	release()
+	if requeued {
+		q.log.Warn("queue: no sandbox in time, job queued again", "token", p.JobID, "attempt", attempt)
+		_ = m.NakWithDelay(time.Second)
+		return
+	}
 
 	s, won, err := q.update(ctx, p.JobID, w.Name, func(s *Submission) bool {
 		if s.Status == Done {
@@ -226,6 +235,19 @@ func (w *Worker) handle(ctx context.Context, m jetstream.Msg, release func()) {
 		return
 	}
 	w.finished(ctx, m, s)
+}
+
+// requeue puts a job back to queued; false when it was finished meanwhile or NATS failed (the
+// caller then stores its end as usual).
+func (w *Worker) requeue(ctx context.Context, token string) bool {
+	_, ok, err := w.Q.update(ctx, token, w.Name, func(s *Submission) bool {
+		if s.Status == Done {
+			return false
+		}
+		s.Status, s.Worker = Queued, ""
+		return true
+	})
+	return err == nil && ok
 }
 
 // keepAlive pushes the job's ack deadline back until stop is called.
