@@ -179,8 +179,10 @@ func submit(t *testing.T, s *Server, body map[string]any) string {
 // awaitDone polls GET ?wait=true until the submission is done or the deadline passes.
 func awaitDone(t *testing.T, s *Server, token string, deadline time.Time) *Response {
 	t.Helper()
+	var last any
 	for {
 		resp, err := http.Get(s.URL + "/api/v1/submissions/" + token + "?wait=true")
+		last = err
 		if err == nil {
 			r := readResponse(t, resp)
 			if r.Code == 200 && r.Body["status"] == "done" {
@@ -189,9 +191,10 @@ func awaitDone(t *testing.T, s *Server, token string, deadline time.Time) *Respo
 			if r.Code != 200 && r.Code != 503 {
 				t.Fatalf("GET %s: HTTP %d %.300s", token, r.Code, r.Raw)
 			}
+			last = fmt.Sprintf("HTTP %d %.300s", r.Code, r.Raw)
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("submission %s not done in time (last: %v)", token, err)
+			t.Fatalf("submission %s not done in time (last: %v)", token, last)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
