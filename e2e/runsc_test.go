@@ -184,9 +184,8 @@ func runscMeasurements(t *testing.T, s *Server) {
 
 // runscExampleStatus are the examples whose end differs under gVisor, with why.
 var runscExampleStatus = map[string]string{
-	// Mono sizes its heap from the cgroup's limit, which gVisor does not show, and the bomb's
-	// arrays, allocated and never written, do not reach the host's memory limit: the CPU limit
-	// stops it instead.
+	// The bomb's arrays are allocated and never written: under gVisor they do not reach the
+	// host's memory limit, and the CPU limit stops it instead.
 	"csharp/memory_limit_exceeded": "time_limit_exceeded",
 }
 
