@@ -307,11 +307,10 @@ func (c *coldRunner) run(ctx context.Context, l *config.Language, code string) (
 		return coldOutcome{}, errors.New("output stream did not end after the container exited")
 	}
 	o := coldOutcome{toExit: time.Since(start)}
-	err = c.remove(created.ID)
-	removed = err == nil
-	if err != nil {
+	if err := c.remove(created.ID); err != nil {
 		return coldOutcome{}, fmt.Errorf("remove: %w", err)
 	}
+	removed = true
 	o.total = time.Since(start)
 	if exit != 0 || stdout.String() != wantStdout {
 		return o, fmt.Errorf("exit %d, stdout %q, stderr %.300q", exit, stdout.String(), stderr.String())
@@ -454,11 +453,10 @@ func (c *coldRunner) poolCycle(ctx context.Context, s coldSpec, name string, pau
 			return fmt.Errorf("unpause: %w", err)
 		}
 	}
-	err = c.remove(cr.ID)
-	removed = err == nil
-	if err != nil {
+	if err := c.remove(cr.ID); err != nil {
 		return fmt.Errorf("remove: %w", err)
 	}
+	removed = true
 	return nil
 }
 
